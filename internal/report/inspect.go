@@ -1,0 +1,254 @@
+package report
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"regexp"
+	"strings"
+
+	"github.com/glipctl/glipctl/internal/ckpt"
+	"github.com/glipctl/glipctl/internal/swin"
+)
+
+// GLIPOutIndices are the stages whose outputs (and per-output norms) the
+// GLIP backbones expose.
+var GLIPOutIndices = []int{1, 2, 3}
+
+// InspectOptions selects what Inspect computes.
+type InspectOptions struct {
+	Stats  bool
+	Filter *regexp.Regexp // only tensors whose names match; nil for all
+	// NameArch names an architecture ("Swin-T") when it matches a known
+	// model; nil or "" leaves it unnamed.
+	NameArch func(swin.Arch) string
+}
+
+// Inspection is the report on one checkpoint. Its JSON form is glipctl's
+// stable inspect schema (documented in README.md).
+type Inspection struct {
+	File            string            `json:"file"`
+	Format          ckpt.Format       `json:"format"`
+	Layout          ckpt.Layout       `json:"layout"`
+	StateDictPrefix string            `json:"state_dict_prefix"`
+	Arch            *ArchInfo         `json:"arch"`
+	ArchError       string            `json:"arch_error,omitempty"`
+	MissingKeys     []string          `json:"missing_keys"`
+	UnexpectedKeys  []string          `json:"unexpected_keys"`
+	ShapeMismatches []ShapeMismatch   `json:"shape_mismatches"`
+	Tensors         []TensorInfo      `json:"tensors"`
+	Leaves          []ckpt.Leaf       `json:"leaves"`
+	Metadata        map[string]string `json:"metadata"`
+	Warnings        []string          `json:"warnings"`
+	Totals          Totals            `json:"totals"`
+}
+
+// ArchInfo is a Swin architecture read off the shapes, with its zoo name.
+type ArchInfo struct {
+	Name string `json:"name"`
+	swin.Arch
+}
+
+// ShapeMismatch is a backbone key whose shape differs from the
+// architecture's.
+type ShapeMismatch struct {
+	Name     string  `json:"name"`
+	Shape    []int64 `json:"shape"`
+	Expected []int64 `json:"expected"`
+}
+
+// TensorInfo is one tensor's line of the report.
+type TensorInfo struct {
+	Name   string     `json:"name"`
+	Stored string     `json:"stored_name,omitempty"`
+	DType  string     `json:"dtype"`
+	Shape  []int64    `json:"shape"`
+	Numel  int64      `json:"numel"`
+	Bytes  int64      `json:"bytes"`
+	Stats  *StatsJSON `json:"stats,omitempty"`
+}
+
+// Totals sums the listed tensors.
+type Totals struct {
+	Tensors  int   `json:"tensors"`
+	Elements int64 `json:"elements"`
+	Bytes    int64 `json:"bytes"`
+}
+
+// StatsJSON is Stats as JSON: undefined values (no finite element) are null.
+type StatsJSON struct {
+	Min    *float64 `json:"min"`
+	Max    *float64 `json:"max"`
+	Mean   *float64 `json:"mean"`
+	Std    *float64 `json:"std"`
+	AbsMax *float64 `json:"absmax"`
+	Zeros  int64    `json:"zeros"`
+	NaN    int64    `json:"nan"`
+	Inf    int64    `json:"inf"`
+}
+
+func finite(f float64) *float64 {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return nil
+	}
+	return &f
+}
+
+// JSON returns s in its JSON form.
+func (s Stats) JSON() *StatsJSON {
+	return &StatsJSON{Min: finite(s.Min), Max: finite(s.Max), Mean: finite(s.Mean), Std: finite(s.Std), AbsMax: finite(s.AbsMax), Zeros: s.Zeros, NaN: s.NaN, Inf: s.Inf}
+}
+
+// Inspect builds the report on an open checkpoint.
+func Inspect(ctx context.Context, c *ckpt.Checkpoint, opts InspectOptions) (*Inspection, error) {
+	in := &Inspection{
+		File:            c.Path,
+		Format:          c.Format,
+		Metadata:        c.Metadata,
+		Warnings:        c.Warnings,
+		Leaves:          c.Leaves,
+		MissingKeys:     []string{},
+		UnexpectedKeys:  []string{},
+		ShapeMismatches: []ShapeMismatch{},
+		Tensors:         []TensorInfo{},
+	}
+	if in.Metadata == nil {
+		in.Metadata = map[string]string{}
+	}
+	if in.Warnings == nil {
+		in.Warnings = []string{}
+	}
+	if in.Leaves == nil {
+		in.Leaves = []ckpt.Leaf{}
+	}
+	in.checkBackbone(c, opts)
+
+	var listed []*ckpt.Tensor
+	for _, t := range c.Tensors {
+		if opts.Filter != nil && !opts.Filter.MatchString(t.Name) && !(t.Stored != "" && opts.Filter.MatchString(t.Stored)) {
+			continue
+		}
+		listed = append(listed, t)
+	}
+	var stats []Stats
+	if opts.Stats {
+		var err error
+		if stats, err = TensorStats(ctx, listed); err != nil {
+			return nil, fmt.Errorf("%s: %w", c.Path, err)
+		}
+	}
+	for i, t := range listed {
+		ti := TensorInfo{Name: t.Name, Stored: t.Stored, DType: t.DType.String(), Shape: t.Shape, Numel: t.Numel(), Bytes: t.NBytes()}
+		if ti.Shape == nil {
+			ti.Shape = []int64{}
+		}
+		if stats != nil {
+			ti.Stats = stats[i].JSON()
+		}
+		in.Tensors = append(in.Tensors, ti)
+		in.Totals.Tensors++
+		in.Totals.Elements += ti.Numel
+		in.Totals.Bytes += ti.Bytes
+	}
+	return in, nil
+}
+
+// checkBackbone detects the layout, reads the architecture off the shapes,
+// and compares the backbone's keys with the architecture's.
+func (in *Inspection) checkBackbone(c *ckpt.Checkpoint, opts InspectOptions) {
+	prefix, sd := c.StateDict()
+	keys := make([]string, len(sd))
+	for i, t := range sd {
+		keys[i] = t.Name
+	}
+	in.Layout = ckpt.DetectLayout(keys)
+	in.StateDictPrefix = prefix
+	if in.Layout == ckpt.LayoutOther {
+		return
+	}
+	// Work in mmpretrain names; remember how the file spells each one.
+	fileName := map[string]string{}
+	shapes := map[string][]int64{}
+	modulePrefix := false
+	for _, t := range sd {
+		mm := t.Name
+		if in.Layout == ckpt.LayoutOfficial {
+			n, keep, _ := ckpt.MMPretrainName(t.Name)
+			if !keep {
+				continue
+			}
+			mm = n
+			modulePrefix = modulePrefix || strings.HasPrefix(t.Name, "module.")
+		} else if !strings.HasPrefix(mm, "backbone.") {
+			continue
+		}
+		fileName[mm] = prefix + t.Name
+		shapes[mm] = t.Shape
+	}
+	arch, err := swin.ArchFromShapes(shapes)
+	if err != nil {
+		in.ArchError = err.Error()
+		return
+	}
+	in.Arch = &ArchInfo{Arch: arch}
+	if opts.NameArch != nil {
+		in.Arch.Name = opts.NameArch(arch)
+	}
+	expected := map[string]bool{}
+	for _, k := range arch.ExpectedKeys(GLIPOutIndices) {
+		expected[k.Name] = true
+		got, ok := shapes[k.Name]
+		if !ok {
+			name := k.Name
+			if in.Layout == ckpt.LayoutOfficial {
+				name, _, _ = ckpt.OfficialName(k.Name)
+				if !modulePrefix {
+					name = strings.TrimPrefix(name, "module.")
+				}
+			}
+			in.MissingKeys = append(in.MissingKeys, prefix+name)
+			continue
+		}
+		if !equalShape(got, k.Shape) {
+			in.ShapeMismatches = append(in.ShapeMismatches, ShapeMismatch{Name: fileName[k.Name], Shape: got, Expected: k.Shape})
+		}
+	}
+	for _, t := range sd {
+		mm := t.Name
+		if in.Layout == ckpt.LayoutOfficial {
+			n, keep, _ := ckpt.MMPretrainName(t.Name)
+			if !keep {
+				continue
+			}
+			mm = n
+		} else if !strings.HasPrefix(mm, "backbone.") {
+			continue
+		}
+		if !expected[mm] {
+			in.UnexpectedKeys = append(in.UnexpectedKeys, prefix+t.Name)
+		}
+	}
+}
+
+func equalShape(a, b []int64) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// WriteJSON writes the inspection as one line of JSON.
+func (in *Inspection) WriteJSON(w interface{ Write([]byte) (int, error) }) error {
+	b, err := json.Marshal(in)
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(append(b, '\n'))
+	return err
+}
