@@ -142,4 +142,3 @@ func inspectOne(ctx context.Context, opts *inspectOptions, name string, re *rege
 		return in.WriteText(out)
 	}
 }
-

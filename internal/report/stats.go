@@ -180,6 +180,7 @@ func TensorStats(ctx context.Context, tensors []*ckpt.Tensor) ([]Stats, error) {
 			defer wg.Done()
 			var raw []byte
 			var vals []float64
+			var f32 []float32
 			for {
 				j, ok := take()
 				if !ok {
@@ -191,13 +192,23 @@ func TensorStats(ctx context.Context, tensors []*ckpt.Tensor) ([]Stats, error) {
 					fail(err)
 					return
 				}
-				vals = growF(vals, int(c.Count))
-				if err := ckpt.DecodeFloat64(t.DType, raw, vals); err != nil {
-					fail(err)
-					return
-				}
 				a := newAcc()
-				a.add(vals)
+				switch t.DType {
+				case ckpt.F32, ckpt.F16, ckpt.BF16, ckpt.Q8_0:
+					f32 = growF32(f32, int(c.Count))
+					if err := ckpt.DecodeFloat32(t.DType, raw, f32); err != nil {
+						fail(err)
+						return
+					}
+					a.addF32(f32)
+				default:
+					vals = growF(vals, int(c.Count))
+					if err := ckpt.DecodeFloat64(t.DType, raw, vals); err != nil {
+						fail(err)
+						return
+					}
+					a.add(vals)
+				}
 				parts[j.t][j.c] = a
 			}
 		}()
@@ -223,6 +234,13 @@ func TensorStats(ctx context.Context, tensors []*ckpt.Tensor) ([]Stats, error) {
 func grow(b []byte, n int) []byte {
 	if cap(b) < n {
 		return make([]byte, n)
+	}
+	return b[:n]
+}
+
+func growF32(b []float32, n int) []float32 {
+	if cap(b) < n {
+		return make([]float32, n)
 	}
 	return b[:n]
 }

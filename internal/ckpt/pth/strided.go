@@ -9,7 +9,9 @@ import (
 // stridedData reads a non-contiguous view (a transpose, a strided slice, an
 // expanded tensor) as C-order bytes. On first read it loads the span of the
 // storage the view touches, which the reader has checked lies inside the
-// storage, and gathers the elements.
+// storage (so its size is bounded by the file); each read then gathers just
+// the elements asked for, so an expanded view far larger than its storage
+// never needs its full size in memory.
 type stridedData struct {
 	src    io.ReaderAt
 	esize  int64
@@ -19,26 +21,55 @@ type stridedData struct {
 	name   string
 
 	once sync.Once
-	data []byte
+	span []byte
 	err  error
 }
 
+func (s *stridedData) size() int64 {
+	n := s.esize
+	for _, d := range s.shape {
+		n *= d
+	}
+	return n
+}
+
 func (s *stridedData) ReadAt(p []byte, off int64) (int, error) {
-	s.once.Do(s.gather)
+	s.once.Do(s.load)
 	if s.err != nil {
 		return 0, s.err
 	}
-	if off < 0 || off > int64(len(s.data)) {
-		return 0, fmt.Errorf("tensor %q: read at %d outside %d bytes", s.name, off, len(s.data))
+	size := s.size()
+	if off < 0 || off > size {
+		return 0, fmt.Errorf("tensor %q: read at %d outside %d bytes", s.name, off, size)
 	}
-	n := copy(p, s.data[off:])
-	if n < len(p) {
+	end := min(off+int64(len(p)), size)
+	// Gather element by element; a read may start or end inside an element.
+	var elem [8]byte
+	n := 0
+	for pos := off; pos < end; {
+		i := pos / s.esize
+		s.element(i, elem[:s.esize])
+		c := copy(p[n:end-off], elem[pos-i*s.esize:s.esize])
+		n += c
+		pos += int64(c)
+	}
+	if int64(n) < int64(len(p)) {
 		return n, io.EOF
 	}
 	return n, nil
 }
 
-func (s *stridedData) gather() {
+// element copies element i (in C order) of the view into dst.
+func (s *stridedData) element(i int64, dst []byte) {
+	var src int64
+	for d := len(s.shape) - 1; d >= 0; d-- {
+		src += (i % s.shape[d]) * s.stride[d]
+		i /= s.shape[d]
+	}
+	copy(dst, s.span[src*s.esize:])
+}
+
+func (s *stridedData) load() {
 	end, _ := viewEnd(s.offset, s.shape, s.stride)
 	span := make([]byte, (end-s.offset)*s.esize)
 	if n, err := s.src.ReadAt(span, s.offset*s.esize); n != len(span) {
@@ -48,25 +79,5 @@ func (s *stridedData) gather() {
 		s.err = fmt.Errorf("tensor %q: reading storage: %w", s.name, err)
 		return
 	}
-	numel := int64(1)
-	for _, d := range s.shape {
-		numel *= d
-	}
-	out := make([]byte, numel*s.esize)
-	idx := make([]int64, len(s.shape))
-	for i := int64(0); i < numel; i++ {
-		var src int64
-		for d := range idx {
-			src += idx[d] * s.stride[d]
-		}
-		copy(out[i*s.esize:(i+1)*s.esize], span[src*s.esize:])
-		for d := len(idx) - 1; d >= 0; d-- {
-			idx[d]++
-			if idx[d] < s.shape[d] {
-				break
-			}
-			idx[d] = 0
-		}
-	}
-	s.data = out
+	s.span = span
 }

@@ -15,7 +15,7 @@ import (
 // reached), so that a small hostile pickle cannot make the walk explode.
 const (
 	maxDepth  = 128
-	maxVisits = 4 << 20
+	maxVisits = 1 << 20
 )
 
 // walker flattens an unpickled object into named tensors and leaves.

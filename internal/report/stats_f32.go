@@ -1,0 +1,111 @@
+package report
+
+import (
+	"math"
+)
+
+// subBlock is the number of float32 values reduced at a time: two passes
+// over 256 KiB stay in a core's L2 cache.
+const subBlock = 1 << 16
+
+// addF32 accumulates float32 values: per sub-block, one pass for the
+// extremes, counts and sum, a second for the squared deviations, each with
+// four independent float64 accumulators.
+func (a *acc) addF32(v []float32) {
+	for len(v) > 0 {
+		n := min(len(v), subBlock)
+		a.merge(blockF32(v[:n]))
+		v = v[n:]
+	}
+}
+
+func blockF32(v []float32) acc {
+	b := newAcc()
+	b.total = int64(len(v))
+	var s [4]float64
+	mn, mx := float32(math.Inf(1)), float32(math.Inf(-1))
+	special := false
+	i := 0
+	for ; i+4 <= len(v); i += 4 {
+		x0, x1, x2, x3 := v[i], v[i+1], v[i+2], v[i+3]
+		u0, u1, u2, u3 := math.Float32bits(x0), math.Float32bits(x1), math.Float32bits(x2), math.Float32bits(x3)
+		// Any exponent all ones (NaN, Inf) or any zero: take the slow path.
+		if (u0&0x7f800000 == 0x7f800000) || (u1&0x7f800000 == 0x7f800000) || (u2&0x7f800000 == 0x7f800000) || (u3&0x7f800000 == 0x7f800000) ||
+			u0&0x7fffffff == 0 || u1&0x7fffffff == 0 || u2&0x7fffffff == 0 || u3&0x7fffffff == 0 {
+			for _, x := range v[i : i+4] {
+				if b.one(x, &s[0], &mn, &mx) {
+					special = true
+				}
+			}
+			continue
+		}
+		s[0] += float64(x0)
+		s[1] += float64(x1)
+		s[2] += float64(x2)
+		s[3] += float64(x3)
+		mn = min(mn, x0, x1, x2, x3)
+		mx = max(mx, x0, x1, x2, x3)
+	}
+	for _, x := range v[i:] {
+		if b.one(x, &s[0], &mn, &mx) {
+			special = true
+		}
+	}
+	b.n = b.total - b.nan - b.inf
+	if b.n == 0 {
+		return b
+	}
+	sum := (s[0] + s[1]) + (s[2] + s[3])
+	b.mean = sum / float64(b.n)
+	b.min, b.max = float64(mn), float64(mx)
+	b.absmax = math.Max(math.Abs(b.min), math.Abs(b.max))
+	var m, c [4]float64
+	mean := b.mean
+	i = 0
+	if !special {
+		for ; i+4 <= len(v); i += 4 {
+			d0, d1, d2, d3 := float64(v[i])-mean, float64(v[i+1])-mean, float64(v[i+2])-mean, float64(v[i+3])-mean
+			m[0] += d0 * d0
+			m[1] += d1 * d1
+			m[2] += d2 * d2
+			m[3] += d3 * d3
+			c[0] += d0
+			c[1] += d1
+			c[2] += d2
+			c[3] += d3
+		}
+	}
+	for _, x := range v[i:] {
+		if u := math.Float32bits(x); u&0x7f800000 == 0x7f800000 {
+			continue
+		}
+		d := float64(x) - mean
+		m[0] += d * d
+		c[0] += d
+	}
+	m2 := (m[0] + m[1]) + (m[2] + m[3])
+	comp := (c[0] + c[1]) + (c[2] + c[3])
+	b.m2 = m2 - comp*comp/float64(b.n)
+	return b
+}
+
+// one accumulates a single value on the slow path and reports whether it
+// was NaN or Inf.
+func (b *acc) one(x float32, sum *float64, mn, mx *float32) bool {
+	u := math.Float32bits(x)
+	if u&0x7f800000 == 0x7f800000 {
+		if u&0x7fffff != 0 {
+			b.nan++
+		} else {
+			b.inf++
+		}
+		return true
+	}
+	if u&0x7fffffff == 0 {
+		b.zeros++
+	}
+	*sum += float64(x)
+	*mn = min(*mn, x)
+	*mx = max(*mx, x)
+	return false
+}
