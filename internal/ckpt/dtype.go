@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"math"
 	"strings"
+	"unsafe"
 
 	"github.com/x448/float16"
 )
@@ -266,4 +267,27 @@ func checkDecode(d DType, nraw, n int) error {
 		return fmt.Errorf("decode %s: %d bytes do not hold %d elements", d, nraw, n)
 	}
 	return nil
+}
+
+// littleEndianHost is true where the machine's byte order is the file
+// formats' (amd64, arm64, ...), so F32 bytes can be used in place.
+var littleEndianHost = func() bool {
+	x := uint16(1)
+	return *(*byte)(unsafe.Pointer(&x)) == 1
+}()
+
+// Float32View returns raw's F32 elements without copying when the host is
+// little-endian and raw is 4-byte aligned; ok is false otherwise (decode
+// with DecodeFloat32 then).
+func Float32View(raw []byte) (v []float32, ok bool) {
+	if !littleEndianHost || len(raw)%4 != 0 {
+		return nil, false
+	}
+	if len(raw) == 0 {
+		return []float32{}, true
+	}
+	if uintptr(unsafe.Pointer(&raw[0]))%4 != 0 {
+		return nil, false
+	}
+	return unsafe.Slice((*float32)(unsafe.Pointer(&raw[0])), len(raw)/4), true
 }

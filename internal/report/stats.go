@@ -195,6 +195,10 @@ func TensorStats(ctx context.Context, tensors []*ckpt.Tensor) ([]Stats, error) {
 				a := newAcc()
 				switch t.DType {
 				case ckpt.F32, ckpt.F16, ckpt.BF16, ckpt.Q8_0:
+					if v, ok := ckpt.Float32View(raw); ok && t.DType == ckpt.F32 {
+						a.addF32(v)
+						break
+					}
 					f32 = growF32(f32, int(c.Count))
 					if err := ckpt.DecodeFloat32(t.DType, raw, f32); err != nil {
 						fail(err)

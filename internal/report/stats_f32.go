@@ -43,8 +43,32 @@ func blockF32(v []float32) acc {
 		s[1] += float64(x1)
 		s[2] += float64(x2)
 		s[3] += float64(x3)
-		mn = min(mn, x0, x1, x2, x3)
-		mx = max(mx, x0, x1, x2, x3)
+		// Plain comparisons: the builtin min/max also order NaN and
+		// signed zeros, which cannot occur here and cost a long chain.
+		if x0 < mn {
+			mn = x0
+		}
+		if x1 < mn {
+			mn = x1
+		}
+		if x2 < mn {
+			mn = x2
+		}
+		if x3 < mn {
+			mn = x3
+		}
+		if x0 > mx {
+			mx = x0
+		}
+		if x1 > mx {
+			mx = x1
+		}
+		if x2 > mx {
+			mx = x2
+		}
+		if x3 > mx {
+			mx = x3
+		}
 	}
 	for _, x := range v[i:] {
 		if b.one(x, &s[0], &mn, &mx) {
