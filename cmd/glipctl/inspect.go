@@ -11,6 +11,7 @@ import (
 	"github.com/glipctl/glipctl/internal/ckpt/formats"
 	"github.com/glipctl/glipctl/internal/report"
 	"github.com/glipctl/glipctl/internal/swin"
+	"github.com/glipctl/glipctl/internal/zoo"
 )
 
 type inspectOptions struct {
@@ -20,10 +21,11 @@ type inspectOptions struct {
 	Filter string
 	Format string
 	Strict bool
-	// Resolve turns a zoo name into a local file; nil keeps arguments as paths.
+	// Zoo carries --offline, --cache-dir and --mirror for FILE arguments
+	// that are zoo names.
+	Zoo zoo.ResolveOptions
+	// Resolve overrides zoo.Resolve (tests).
 	Resolve func(ctx context.Context, nameOrPath string) (string, error)
-	// NameArch names a known architecture ("Swin-T").
-	NameArch func(swin.Arch) string
 }
 
 func newInspectCmd(io *IOStreams, runF func(*inspectOptions) error) *cobra.Command {
@@ -38,7 +40,8 @@ window; named Swin-T or Swin-L when it matches a zoo model) with the keys the
 backbone is missing or has in excess.
 
 FILE is a PyTorch checkpoint (zip or legacy format: .pth, .pt, .bin),
-safetensors or GGUF. Nothing in a file is executed: pickle globals outside a
+safetensors or GGUF, or a zoo name (see 'glipctl zoo'; "official:NAME" for the
+official GLIP file), downloaded on first use. Nothing in a file is executed: pickle globals outside a
 small allowlist are refused (a warning, or an error with --strict).
 
 With --stats, each tensor's min, max, mean, std (unbiased), abs-max, and count
@@ -51,6 +54,7 @@ dtype, shape, numel, bytes and, with --stats, a "stats" object (min, max, mean,
 std, absmax, zeros, nan, inf; null where undefined).`,
 		Example: `  glipctl inspect testdata/official_small.pth
   glipctl inspect --stats --filter 'downsample' model.pth
+  glipctl inspect swin-t_glip-pre_3rdparty
   glipctl inspect --format json --stats model.safetensors | jq '.tensors[0]'`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 0 {
@@ -76,12 +80,21 @@ std, absmax, zeros, nan, inf; null where undefined).`,
 	f.StringVar(&opts.Filter, "filter", "", "only tensors whose name matches this regular expression (RE2 syntax)")
 	f.StringVar(&opts.Format, "format", "text", "output format: text, json or markdown")
 	f.BoolVar(&opts.Strict, "strict", false, "fail on a refused pickle global instead of warning")
+	opts.Zoo.AddFlags(f)
 	return cmd
 }
 
 func inspectRun(ctx context.Context, opts *inspectOptions) error {
 	if ctx == nil {
 		ctx = context.Background()
+	}
+	if err := opts.Zoo.Validate(); err != nil {
+		return usageError("%v", err)
+	}
+	if opts.Resolve == nil {
+		zo := opts.Zoo
+		zo.SetOutput(opts.IO.ErrOut, opts.IO.ErrTTY, false)
+		opts.Resolve = func(ctx context.Context, s string) (string, error) { return zoo.Resolve(ctx, s, zo) }
 	}
 	var re *regexp.Regexp
 	if opts.Filter != "" {
@@ -107,19 +120,16 @@ func inspectRun(ctx context.Context, opts *inspectOptions) error {
 }
 
 func inspectOne(ctx context.Context, opts *inspectOptions, name string, re *regexp.Regexp, i int) error {
-	path := name
-	if opts.Resolve != nil {
-		var err error
-		if path, err = opts.Resolve(ctx, name); err != nil {
-			return err
-		}
+	path, err := opts.Resolve(ctx, name)
+	if err != nil {
+		return err
 	}
 	c, err := formats.Open(path, ckpt.OpenOptions{Strict: opts.Strict})
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	in, err := report.Inspect(ctx, c, report.InspectOptions{Stats: opts.Stats, Filter: re, NameArch: opts.NameArch})
+	in, err := report.Inspect(ctx, c, report.InspectOptions{Stats: opts.Stats, Filter: re, NameArch: zooName})
 	if err != nil {
 		return err
 	}
@@ -141,4 +151,12 @@ func inspectOne(ctx context.Context, opts *inspectOptions, name string, re *rege
 		}
 		return in.WriteText(out)
 	}
+}
+
+// zooName names an architecture after the zoo model it matches ("Swin-T").
+func zooName(a swin.Arch) string {
+	if e, ok := zoo.Match(a); ok {
+		return e.Display
+	}
+	return ""
 }

@@ -178,3 +178,19 @@ func TestVersionAndHelp(t *testing.T) {
 		t.Errorf("completion: exit %d", code)
 	}
 }
+
+func TestInspectZooNames(t *testing.T) {
+	empty := t.TempDir()
+	code, _, errOut := runCmd(t, "inspect", "--offline", "--cache-dir", empty, "swin-t_glip-pre_3rdparty")
+	if code != exitError || !strings.Contains(errOut, "not in the cache") {
+		t.Errorf("offline, not cached: exit %d %q", code, errOut)
+	}
+	code, _, errOut = runCmd(t, "inspect", "no-such-model")
+	if code != exitError || !strings.Contains(errOut, "zoo models: swin-t_glip-pre_3rdparty") {
+		t.Errorf("unknown name: exit %d %q", code, errOut)
+	}
+	code, _, errOut = runCmd(t, "inspect", "--mirror", "ftp://x", td+"views.pth")
+	if code != exitUsage {
+		t.Errorf("bad mirror: exit %d %q", code, errOut)
+	}
+}

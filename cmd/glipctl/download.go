@@ -1,0 +1,106 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/glipctl/glipctl/internal/zoo"
+)
+
+type downloadOptions struct {
+	IO      *IOStreams
+	Context context.Context
+
+	Name     string
+	Official bool
+	Quiet    bool
+	// Zoo carries --cache-dir/--dir, --offline, --mirror and --sha256;
+	// tests set its Registry and Downloader.
+	Zoo zoo.ResolveOptions
+}
+
+const downloadLong = `Download a model of the zoo (see 'glipctl zoo') into the cache and print
+the file's path on standard output, so that path=$(glipctl download NAME) works.
+
+NAME is a zoo name; --official (or the prefix "official:") fetches the official
+GLIP checkpoint the mmpretrain one was converted from, instead.
+
+The cache is --dir, else $GLIPCTL_CACHE, else $XDG_CACHE_HOME/glipctl, else
+~/.cache/glipctl. A file already there is verified and not downloaded again; so
+is a file of the same name in torch hub's cache ($TORCH_HOME/hub/checkpoints)
+with the right hash. An interrupted download resumes from its .part file.
+
+mmpretrain files are checked against the sha256 prefix in their name; the
+official files have no published hash: their sha256 is printed and recorded in
+the cache's manifest.json, and later uses are checked against it. --sha256 pins
+the hash of any file. Nothing is left under the final name unless verified.
+
+--mirror (or $GLIPCTL_MIRROR) replaces the scheme and host of every URL, e.g.
+for an air-gapped mirror of the original hosts' paths. Proxies are taken from
+$HTTPS_PROXY, $HTTP_PROXY and $NO_PROXY.`
+
+func newDownloadCmd(io *IOStreams, runF func(*downloadOptions) error) *cobra.Command {
+	opts := &downloadOptions{IO: io}
+	cmd := &cobra.Command{
+		Use:   "download NAME",
+		Short: "Download a zoo model into the cache and print its path",
+		Long:  downloadLong,
+		Example: `  glipctl download swin-t_glip-pre_3rdparty
+  glipctl download --official swin-l_glip-pre_3rdparty_384px
+  path=$(glipctl download -q --dir ./weights swin-t_glip-pre_3rdparty)`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.Name = args[0]
+			opts.Context = cmd.Context()
+			if runF != nil {
+				return runF(opts)
+			}
+			return downloadRun(opts)
+		},
+	}
+	fs := cmd.Flags()
+	opts.Zoo.AddFlags(fs)
+	fs.StringVar(&opts.Zoo.CacheDir, "dir", "", "download into `dir` (same as --cache-dir)")
+	fs.BoolVar(&opts.Official, "official", false, "download the official GLIP checkpoint instead of the mmpretrain one")
+	fs.StringVar(&opts.Zoo.SHA256, "sha256", "", "require this sha256 (`hex`, 8 to 64 digits)")
+	fs.BoolVarP(&opts.Quiet, "quiet", "q", false, "no progress or notes on standard error")
+	return cmd
+}
+
+func downloadRun(opts *downloadOptions) error {
+	ctx := opts.Context
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	zo := opts.Zoo
+	if err := zo.Validate(); err != nil {
+		return usageError("%v", err)
+	}
+	name, official := opts.Name, opts.Official
+	if rest, ok := strings.CutPrefix(name, zoo.OfficialPrefix); ok {
+		name, official = rest, true
+	}
+	reg := zo.Registry
+	if reg == nil {
+		reg = zoo.Default()
+	}
+	e, ok := reg.Lookup(name)
+	if !ok {
+		return usageError("%s: not a zoo model (zoo models: %s)", opts.Name, strings.Join(reg.Names(), ", "))
+	}
+	zo.Verify = true
+	zo.SetOutput(opts.IO.ErrOut, opts.IO.ErrTTY, opts.Quiet)
+	path, err := zoo.Fetch(ctx, e, official, zo)
+	if err != nil {
+		if errors.Is(err, context.Canceled) {
+			return fmt.Errorf("download %s: interrupted (run it again to resume)", name)
+		}
+		return err
+	}
+	fmt.Fprintln(opts.IO.Out, path)
+	return nil
+}

@@ -1,0 +1,314 @@
+package zoo
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// manifestName is the cache's manifest: the SHA-256, size and modification
+// time of every file glipctl downloaded or verified.
+const manifestName = "manifest.json"
+
+// CacheDir returns the cache directory: dir if not empty, else
+// $GLIPCTL_CACHE, else $XDG_CACHE_HOME/glipctl, else ~/.cache/glipctl.
+// It does not create it.
+func CacheDir(dir string) (string, error) {
+	if dir != "" {
+		return dir, nil
+	}
+	if d := os.Getenv("GLIPCTL_CACHE"); d != "" {
+		return d, nil
+	}
+	base, err := xdgCacheHome()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(base, "glipctl"), nil
+}
+
+// xdgCacheHome is $XDG_CACHE_HOME when it is an absolute path (the XDG
+// spec ignores relative ones), else ~/.cache.
+func xdgCacheHome() (string, error) {
+	if d := os.Getenv("XDG_CACHE_HOME"); filepath.IsAbs(d) {
+		return d, nil
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "", fmt.Errorf("no cache directory: %v (set GLIPCTL_CACHE or use --cache-dir)", err)
+	}
+	return filepath.Join(home, ".cache"), nil
+}
+
+// TorchHubDir returns torch.hub's checkpoint directory, where torch (and
+// mmpretrain) download weights: $TORCH_HOME/hub/checkpoints, else
+// $XDG_CACHE_HOME/torch/hub/checkpoints, else ~/.cache/torch/hub/checkpoints
+// (torch.hub.get_dir's rules). It returns "" when none can be determined.
+func TorchHubDir() string {
+	if d := os.Getenv("TORCH_HOME"); d != "" {
+		return filepath.Join(d, "hub", "checkpoints")
+	}
+	base := os.Getenv("XDG_CACHE_HOME")
+	if base == "" {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return ""
+		}
+		base = filepath.Join(home, ".cache")
+	}
+	return filepath.Join(base, "torch", "hub", "checkpoints")
+}
+
+// manifest is the cache's record of file hashes, keyed by the file's name
+// for files in the cache directory and by absolute path for others (torch
+// hub's cache).
+type manifest struct {
+	Version int                     `json:"version"`
+	Files   map[string]manifestFile `json:"files"`
+}
+
+type manifestFile struct {
+	SHA256 string    `json:"sha256"`
+	Size   int64     `json:"size"`
+	MTime  time.Time `json:"mtime"`
+	URL    string    `json:"url,omitempty"`
+}
+
+// cache is one cache directory.
+type cache struct {
+	dir string
+}
+
+func (c *cache) manifestPath() string { return filepath.Join(c.dir, manifestName) }
+
+// key is the manifest key of path.
+func (c *cache) key(path string) string {
+	if filepath.Dir(path) == filepath.Clean(c.dir) {
+		return filepath.Base(path)
+	}
+	if abs, err := filepath.Abs(path); err == nil {
+		return abs
+	}
+	return path
+}
+
+// load reads the manifest; a missing one is empty.
+func (c *cache) load() (*manifest, error) {
+	m := &manifest{Version: 1, Files: map[string]manifestFile{}}
+	data, err := os.ReadFile(c.manifestPath())
+	if errors.Is(err, os.ErrNotExist) {
+		return m, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal(data, m); err != nil {
+		return nil, fmt.Errorf("%s: %v (delete it to start afresh)", c.manifestPath(), err)
+	}
+	if m.Files == nil {
+		m.Files = map[string]manifestFile{}
+	}
+	return m, nil
+}
+
+// record sets the manifest entry of key under the manifest's lock and
+// rewrites the manifest atomically.
+func (c *cache) record(ctx context.Context, key string, f manifestFile) error {
+	if err := os.MkdirAll(c.dir, 0o755); err != nil {
+		return err
+	}
+	unlock, err := lockFile(ctx, c.manifestPath()+".lock", nil)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	m, err := c.load()
+	if err != nil {
+		return err
+	}
+	m.Files[key] = f
+	data, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(c.manifestPath(), append(data, '\n'))
+}
+
+// writeFileAtomic writes data to a temp file beside path, syncs it and
+// renames it over path.
+func writeFileAtomic(path string, data []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	if _, err := tmp.Write(data); err != nil {
+		return err
+	}
+	if err := tmp.Chmod(0o644); err != nil {
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return err
+	}
+	ok = true
+	syncDir(filepath.Dir(path))
+	return nil
+}
+
+// syncDir makes a rename in dir durable; errors are ignored (some file
+// systems refuse to sync directories).
+func syncDir(dir string) {
+	if d, err := os.Open(dir); err == nil {
+		d.Sync()
+		d.Close()
+	}
+}
+
+// errNoLocking is returned by lockFile when the file system does not
+// support flock.
+var errNoLocking = errors.New("file locking not supported")
+
+// lockFile takes an exclusive flock on path (creating it), waiting for
+// another holder to release it; onWait is called once if it has to wait.
+// The lock file is left in place (removing it would race with waiters).
+func lockFile(ctx context.Context, path string, onWait func()) (unlock func(), err error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("lock %s: %v", path, err)
+	}
+	fd := int(f.Fd())
+	waited := false
+	for {
+		err := unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB)
+		if err == nil {
+			return func() {
+				unix.Flock(fd, unix.LOCK_UN)
+				f.Close()
+			}, nil
+		}
+		switch {
+		case errors.Is(err, unix.EWOULDBLOCK), errors.Is(err, unix.EINTR):
+		case errors.Is(err, unix.ENOLCK), errors.Is(err, unix.EOPNOTSUPP), errors.Is(err, unix.ENOSYS):
+			f.Close()
+			return nil, fmt.Errorf("lock %s: %w", path, errNoLocking)
+		default:
+			f.Close()
+			return nil, fmt.Errorf("lock %s: %v", path, err)
+		}
+		if !waited && onWait != nil {
+			onWait()
+		}
+		waited = true
+		select {
+		case <-ctx.Done():
+			f.Close()
+			return nil, fmt.Errorf("waiting for lock %s: %w", path, ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// hashFile returns the hex SHA-256 of the file at path.
+func hashFile(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", fmt.Errorf("%s: %v", path, err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// HashMismatchError is a file whose SHA-256 is not the expected one.
+type HashMismatchError struct {
+	File     string // the file or URL
+	Expected string // the expected hash or prefix
+	Actual   string // the full SHA-256 of the file
+	Why      string // where the expectation comes from
+}
+
+func (e *HashMismatchError) Error() string {
+	return fmt.Sprintf("%s: sha256 mismatch: expected %s (%s), got %s", e.File, e.Expected, e.Why, e.Actual)
+}
+
+// checkOptions say how check verifies a cached file.
+type checkOptions struct {
+	want    string // expected hash or prefix, "" for none
+	wantWhy string // where want comes from, for errors
+	full    bool   // re-hash even if size and mtime match the manifest
+	url     string // recorded with a new manifest entry
+	log     io.Writer
+}
+
+// check verifies the file at path and returns its SHA-256. The file is
+// re-hashed unless the manifest has an entry for it whose size and mtime
+// match (and o.full is false). The hash must equal the manifest's, if any,
+// and start with o.want, if set. A file without a manifest entry, or whose
+// entry is stale but whose hash still matches, is (re)recorded.
+func (c *cache) check(ctx context.Context, path string, o checkOptions) (string, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return "", err
+	}
+	if !st.Mode().IsRegular() {
+		return "", fmt.Errorf("%s: not a regular file", path)
+	}
+	m, err := c.load()
+	if err != nil {
+		return "", err
+	}
+	key := c.key(path)
+	rec, haveRec := m.Files[key]
+	fresh := haveRec && rec.Size == st.Size() && rec.MTime.Equal(st.ModTime())
+	var sum string
+	if fresh && !o.full {
+		sum = rec.SHA256
+	} else {
+		if sum, err = hashFile(path); err != nil {
+			return "", err
+		}
+	}
+	if haveRec && sum != rec.SHA256 {
+		return "", &HashMismatchError{File: path, Expected: rec.SHA256, Actual: sum,
+			Why: "recorded in " + c.manifestPath() + " when it was downloaded; the file has changed, delete it to download it again"}
+	}
+	if o.want != "" && !strings.HasPrefix(sum, o.want) {
+		return "", &HashMismatchError{File: path, Expected: o.want, Actual: sum, Why: o.wantWhy}
+	}
+	if !fresh {
+		url := o.url
+		if haveRec && url == "" {
+			url = rec.URL
+		}
+		if err := c.record(ctx, key, manifestFile{SHA256: sum, Size: st.Size(), MTime: st.ModTime(), URL: url}); err != nil && o.log != nil {
+			fmt.Fprintf(o.log, "warning: could not record %s in %s: %v\n", path, c.manifestPath(), err)
+		}
+	}
+	return sum, nil
+}
