@@ -8,7 +8,9 @@ import (
 	"os"
 
 	"github.com/glipctl/glipctl/internal/ckpt"
+	"github.com/glipctl/glipctl/internal/ckpt/gguf"
 	"github.com/glipctl/glipctl/internal/ckpt/pth"
+	"github.com/glipctl/glipctl/internal/ckpt/safetensors"
 )
 
 // Open opens the checkpoint at path, whatever its format. The caller must
@@ -27,6 +29,10 @@ func Open(path string, opts ckpt.OpenOptions) (*ckpt.Checkpoint, error) {
 	switch Detect(head[:n]) {
 	case ckpt.FormatTorchZip, ckpt.FormatTorchLegacy:
 		return pth.Open(path, opts)
+	case ckpt.FormatSafetensors:
+		return safetensors.Open(path)
+	case ckpt.FormatGGUF:
+		return gguf.Open(path)
 	default:
 		return nil, fmt.Errorf("%s: not a checkpoint (unrecognised format)", path)
 	}
