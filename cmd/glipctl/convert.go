@@ -1,0 +1,260 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+	"github.com/spf13/cobra"
+
+	"github.com/glipctl/glipctl/internal/ckpt"
+	"github.com/glipctl/glipctl/internal/convert"
+	"github.com/glipctl/glipctl/internal/zoo"
+)
+
+type convertOptions struct {
+	IO      *IOStreams
+	Context context.Context
+
+	Src    string
+	Dst    string
+	To     string
+	From   string
+	Layout string
+	DType  string
+	Force  bool
+	Report string
+	Strict bool
+	Quiet  bool
+	// Zoo carries --offline, --cache-dir and --mirror; a SRC that is not a
+	// file is resolved as a zoo name.
+	Zoo zoo.ResolveOptions
+	// Resolve overrides zoo.Resolve (tests).
+	Resolve func(ctx context.Context, nameOrPath string) (string, error)
+}
+
+const convertLong = `Convert a GLIP Swin backbone checkpoint to the mmpretrain naming (or back)
+and write it as PyTorch .pth, safetensors or GGUF, with a report.
+
+SRC is a checkpoint file (PyTorch zip or legacy, safetensors, GGUF) or a zoo
+name (see 'glipctl zoo'; "official:NAME" for the official GLIP file). Its
+layout is detected (--from to insist):
+  official    the GLIP repo's checkpoint: {"model": {"module.backbone.body.*": ...}},
+              plus the language backbone, FPN, RPN and optimizer state
+  mmpretrain  keys "backbone.*" (mmpretrain's converted weights)
+
+An official checkpoint is converted exactly as mmpretrain's
+tools/model_converters/glip_to_mmpretrain.py does it: the same kept keys
+(the Swin backbone), names, order, and reorder of the patch-merging
+tensors; dtypes and values untouched. An mmpretrain checkpoint's backbone
+passes through. --layout official writes the inverse (GLIP names, the
+inverse reorder, {"model": ...} in a .pth), so official -> mmpretrain ->
+official is bit-exact. Tensors that are dropped are never read.
+
+The output format comes from DST's extension (.pth, .pt, .safetensors, .gguf)
+or --to. A .pth is what torch.save(OrderedDict) writes (torch 1.13's zip
+format, byte for byte). safetensors metadata and GGUF key/values record the
+source file and its sha256, the layout, the architecture, image size and
+preprocessing (mean, std, BGR), and the glipctl version. GGUF tensor names
+use the short-v1 scheme (names over 63 bytes).
+
+--dtype converts the float tensors (keep, f32, f16, bf16; q8_0 for GGUF:
+2-D weights whose rows are multiples of 32, the other floats f32), rounding
+to nearest even as torch's .half() and .bfloat16() do. Integer buffers keep
+their type.
+
+Reports: DST.report.json and DST.report.md (--report BASE for BASE.json and
+BASE.md): source and output sha256, the detected layout, every kept tensor's
+old and new name and transform, the dropped tensors by prefix, each output
+tensor's shape, dtype and statistics, and for a dtype change the
+per-tensor error (max abs, relative RMS), worst first.
+
+The output is written to a temporary file beside DST and renamed; an
+existing DST (or report) is an error unless --force. On any error nothing is
+left behind. The same input and flags give byte-identical files.`
+
+func newConvertCmd(io *IOStreams, runF func(*convertOptions) error) *cobra.Command {
+	opts := &convertOptions{IO: io}
+	cmd := &cobra.Command{
+		Use:   "convert SRC -o DST",
+		Short: "Convert a GLIP checkpoint to mmpretrain names as .pth, safetensors or GGUF",
+		Long:  convertLong,
+		Example: `  glipctl convert glip_tiny_model_o365_goldg_cc_sbu.pth -o swin-t.pth
+  glipctl convert official:swin-t_glip-pre_3rdparty -o swin-t.safetensors --dtype f16
+  glipctl convert swin-t.pth -o swin-t-q8.gguf --dtype q8_0
+  glipctl convert swin-t.pth --layout official -o glip-backbone.pth
+  jq '.conversion_error.max_rel_rms_error' swin-t.safetensors.report.json`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) != 1 {
+				return usageError("convert takes one SRC, got %d arguments", len(args))
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.Src = args[0]
+			opts.Context = cmd.Context()
+			if opts.Dst == "" {
+				return usageError("convert needs an output: -o DST")
+			}
+			if err := opts.check(); err != nil {
+				return err
+			}
+			if runF != nil {
+				return runF(opts)
+			}
+			return convertRun(opts)
+		},
+	}
+	fs := cmd.Flags()
+	fs.StringVarP(&opts.Dst, "output", "o", "", "write the converted checkpoint to `DST`")
+	fs.StringVar(&opts.To, "to", "", "output `format`: pth, safetensors or gguf (default: from DST's extension)")
+	fs.StringVar(&opts.From, "from", "auto", "source `layout`: official, mmpretrain or auto")
+	fs.StringVar(&opts.Layout, "layout", "mmpretrain", "output `layout`: mmpretrain or official")
+	fs.StringVar(&opts.DType, "dtype", "keep", "float `dtype` of the output: keep, f32, f16, bf16, or q8_0 (GGUF)")
+	fs.BoolVarP(&opts.Force, "force", "f", false, "replace an existing DST and reports")
+	fs.StringVar(&opts.Report, "report", "", "write the reports to `BASE`.json and BASE.md (default DST.report.json and .md)")
+	fs.BoolVar(&opts.Strict, "strict", false, "fail on a refused pickle global instead of warning")
+	fs.BoolVarP(&opts.Quiet, "quiet", "q", false, "no progress, notes or summary on standard error")
+	opts.Zoo.AddFlags(fs)
+	return cmd
+}
+
+// check turns the flag values into usage errors.
+func (opts *convertOptions) check() error {
+	f, err := opts.format()
+	if err != nil {
+		return err
+	}
+	mode, err := convert.ParseDTypeMode(opts.DType)
+	if err != nil {
+		return usageError("%v", err)
+	}
+	o := convert.Options{Format: f, DType: mode, Layout: ckpt.Layout(strings.ToLower(opts.Layout)), From: ckpt.Layout(strings.ToLower(opts.From))}
+	if err := o.Check(); err != nil {
+		return usageError("%v", err)
+	}
+	if err := opts.Zoo.Validate(); err != nil {
+		return usageError("%v", err)
+	}
+	return nil
+}
+
+// format is --to, or DST's extension; they must agree when both are given.
+func (opts *convertOptions) format() (convert.Format, error) {
+	ext, extOK := convert.FormatFromPath(opts.Dst)
+	if opts.To == "" {
+		if !extOK {
+			return "", usageError("cannot tell the output format of %q: use a .pth, .safetensors or .gguf name, or --to", opts.Dst)
+		}
+		return ext, nil
+	}
+	f, err := convert.ParseFormat(opts.To)
+	if err != nil {
+		return "", usageError("%v", err)
+	}
+	if extOK && ext != f {
+		return "", usageError("--to %s contradicts the extension of %q (%s)", f, opts.Dst, ext)
+	}
+	return f, nil
+}
+
+func convertRun(opts *convertOptions) error {
+	ctx := opts.Context
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	// An interrupt cancels the conversion, which then removes its
+	// temporary files.
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	f, err := opts.format()
+	if err != nil {
+		return err
+	}
+	mode, err := convert.ParseDTypeMode(opts.DType)
+	if err != nil {
+		return usageError("%v", err)
+	}
+	from := ckpt.Layout(strings.ToLower(opts.From))
+	if from == "auto" {
+		from = ""
+	}
+	src := opts.Src
+	resolve := opts.Resolve
+	if resolve == nil {
+		zo := opts.Zoo
+		zo.SetOutput(opts.IO.ErrOut, opts.IO.ErrTTY, opts.Quiet)
+		resolve = func(ctx context.Context, s string) (string, error) { return zoo.Resolve(ctx, s, zo) }
+	}
+	if src, err = resolve(ctx, src); err != nil {
+		return err
+	}
+
+	fo := convert.FileOptions{
+		Options: convert.Options{
+			Format: f, From: from, Layout: ckpt.Layout(strings.ToLower(opts.Layout)), DType: mode, Version: version,
+		},
+		Force:      opts.Force,
+		ReportBase: opts.Report,
+		Open:       ckpt.OpenOptions{Strict: opts.Strict},
+	}
+	var bar *progressbar.ProgressBar
+	if opts.IO.ErrTTY && !opts.Quiet {
+		fo.Progress = func(written, total int64) {
+			if bar == nil {
+				if total < progressMinBytes {
+					return
+				}
+				bar = progressbar.NewOptions64(total,
+					progressbar.OptionSetWriter(opts.IO.ErrOut),
+					progressbar.OptionSetDescription("converting"),
+					progressbar.OptionShowBytes(true),
+					progressbar.OptionThrottle(progressThrottle),
+					progressbar.OptionClearOnFinish(),
+				)
+			}
+			bar.ChangeMax64(total)
+			_ = bar.Set64(written)
+		}
+	}
+	rep, err := convert.ConvertFile(ctx, src, opts.Dst, fo)
+	if bar != nil {
+		_ = bar.Finish()
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("%s: interrupted; nothing written", opts.Dst)
+		}
+		return err
+	}
+	if !opts.Quiet {
+		for _, w := range rep.Warnings {
+			fmt.Fprintf(opts.IO.ErrOut, "glipctl: warning: %s: %s\n", src, w)
+		}
+	}
+	jsonPath, mdPath := convert.ReportPaths(opts.Dst, opts.Report)
+	summary := fmt.Sprintf("%s: %d tensors (%s -> %s, %s), %d dropped; reports %s, %s",
+		opts.Dst, rep.Totals.Kept, rep.Layout.From, rep.Layout.Output, rep.Output.DType, rep.Totals.Dropped, jsonPath, mdPath)
+	if e := rep.ConversionError; e != nil {
+		summary += fmt.Sprintf("; max rel RMS error %s", jsonFloatString(e.MaxRelRMS))
+	}
+	fmt.Fprintln(opts.IO.Out, summary)
+	return nil
+}
+
+func jsonFloatString(f convert.JSONFloat) string {
+	b, _ := f.MarshalJSON()
+	return strings.Trim(string(b), `"`)
+}
+
+// Progress bar tuning: shown only for outputs of this size or more.
+const (
+	progressMinBytes = 64 << 20
+	progressThrottle = 100 * time.Millisecond
+)

@@ -1,0 +1,183 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+const convertPython = "/usr/bin/python3"
+
+// convertRunCmd runs glipctl with args and returns the exit code, stdout
+// and stderr.
+func convertRunCmd(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	code := run(args, &IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut})
+	return code, out.String(), errOut.String()
+}
+
+func convertFixture(name string) string { return filepath.Join("..", "..", "testdata", name) }
+
+// TestConvertCheckScript builds glipctl and runs scripts/check_convert.py,
+// which compares its outputs with torch (mmpretrain's remap rules applied
+// with torch, torch.save, .half(), .bfloat16()) and with npm's
+// @huggingface/gguf. It is skipped without torch, except under CI
+// (CI=true), where it fails.
+func TestConvertCheckScript(t *testing.T) {
+	if out, err := exec.Command(convertPython, "-c", "import torch").CombinedOutput(); err != nil {
+		msg := fmt.Sprintf("%s cannot import torch (%v: %s): install python3-torch", convertPython, err, strings.TrimSpace(string(out)))
+		if os.Getenv("CI") == "true" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	if testing.Short() {
+		t.Skip("-short")
+	}
+	bin := filepath.Join(t.TempDir(), "glipctl")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	cmd := exec.Command(convertPython, filepath.Join("..", "..", "scripts", "check_convert.py"), bin, filepath.Join("..", "..", "testdata"))
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("check_convert.py: %v\n%s", err, out)
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	last := lines[len(lines)-1]
+	if !strings.HasSuffix(last, " 0 failed") || strings.HasPrefix(last, "0 passed") {
+		t.Fatalf("check_convert.py: %s\n%s", last, out)
+	}
+	t.Log(last)
+}
+
+// TestConvertUsageErrors: bad flags and names are usage errors (exit 2)
+// and write nothing.
+func TestConvertUsageErrors(t *testing.T) {
+	dir := t.TempDir()
+	src := convertFixture("official_small.pth")
+	for _, args := range [][]string{
+		{"convert", src},
+		{"convert"},
+		{"convert", src, src, "-o", filepath.Join(dir, "x.pth")},
+		{"convert", src, "-o", filepath.Join(dir, "x.bin")},
+		{"convert", src, "-o", filepath.Join(dir, "x.pth"), "--dtype", "f8"},
+		{"convert", src, "-o", filepath.Join(dir, "x.pth"), "--dtype", "q8_0"},
+		{"convert", src, "-o", filepath.Join(dir, "x.safetensors"), "--dtype", "q8_0"},
+		{"convert", src, "-o", filepath.Join(dir, "x.gguf"), "--to", "pth"},
+		{"convert", src, "-o", filepath.Join(dir, "x.out"), "--to", "onnx"},
+		{"convert", src, "-o", filepath.Join(dir, "x.gguf"), "--layout", "official"},
+		{"convert", src, "-o", filepath.Join(dir, "x.pth"), "--layout", "timm"},
+		{"convert", src, "-o", filepath.Join(dir, "x.pth"), "--from", "timm"},
+		{"convert", src, "-o", filepath.Join(dir, "x.pth"), "--bogus"},
+	} {
+		code, out, errOut := convertRunCmd(t, args...)
+		if code != exitUsage || out != "" || !strings.HasPrefix(errOut, "glipctl: ") {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q", args[1:], code, out, errOut)
+		}
+	}
+	if es, _ := os.ReadDir(dir); len(es) != 0 {
+		t.Errorf("usage errors left %d files", len(es))
+	}
+}
+
+// TestConvertCommand converts the fixture through the command line: --to
+// with an unusual extension, reports, the summary on stdout, no progress
+// bar off a terminal, --force.
+func TestConvertCommand(t *testing.T) {
+	dir := t.TempDir()
+	dst := filepath.Join(dir, "out.bin")
+	code, out, errOut := convertRunCmd(t, "convert", convertFixture("official_small.pth"), "-o", dst, "--to", "safetensors", "--dtype", "bf16")
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	if !strings.Contains(out, "131 tensors (official -> mmpretrain, bf16), 13 dropped") || !strings.Contains(out, "max rel RMS error") {
+		t.Errorf("stdout %q", out)
+	}
+	if strings.Contains(errOut, "converting") || strings.Contains(errOut, "\r") {
+		t.Errorf("progress output off a terminal: %q", errOut)
+	}
+	var rep struct {
+		Output struct {
+			Format string `json:"format"`
+			SHA256 string `json:"sha256"`
+		} `json:"output"`
+		ConversionError struct {
+			MaxRelRMS float64 `json:"max_rel_rms_error"`
+		} `json:"conversion_error"`
+	}
+	b, err := os.ReadFile(dst + ".report.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &rep); err != nil {
+		t.Fatal(err)
+	}
+	if rep.Output.Format != "safetensors" || len(rep.Output.SHA256) != 64 || rep.ConversionError.MaxRelRMS <= 0 || rep.ConversionError.MaxRelRMS > 1.0/256 {
+		t.Errorf("report %+v", rep)
+	}
+	if _, err := os.Stat(dst + ".report.md"); err != nil {
+		t.Error(err)
+	}
+
+	code, _, errOut = convertRunCmd(t, "convert", convertFixture("official_small.pth"), "-o", dst, "--to", "safetensors")
+	if code != exitError || !strings.Contains(errOut, "already exists") || strings.Count(errOut, "\n") != 1 {
+		t.Errorf("existing DST: exit %d, %q", code, errOut)
+	}
+	code, _, errOut = convertRunCmd(t, "convert", convertFixture("official_small.pth"), "-o", dst, "--to", "safetensors", "--force", "-q")
+	if code != exitOK || errOut != "" {
+		t.Errorf("--force -q: exit %d, %q", code, errOut)
+	}
+}
+
+// TestConvertBadInput: a checkpoint that is not a Swin backbone, and a
+// missing file, are errors (exit 1) on one line naming the file.
+func TestConvertBadInput(t *testing.T) {
+	dir := t.TempDir()
+	for _, src := range []string{convertFixture("views.pth"), filepath.Join(dir, "missing.pth")} {
+		code, _, errOut := convertRunCmd(t, "convert", src, "-o", filepath.Join(dir, "x.pth"), "--offline")
+		if code != exitError || !strings.Contains(errOut, filepath.Base(src)) || strings.Count(errOut, "\n") != 1 {
+			t.Errorf("%s: exit %d, %q", src, code, errOut)
+		}
+	}
+	if es, _ := os.ReadDir(dir); len(es) != 0 {
+		t.Errorf("left %d files", len(es))
+	}
+}
+
+// TestConvertResolve: SRC goes through the zoo resolver (zoo names).
+func TestConvertResolve(t *testing.T) {
+	dir := t.TempDir()
+	var asked string
+	cmd := newConvertCmd(&IOStreams{Out: &bytes.Buffer{}, ErrOut: &bytes.Buffer{}}, func(o *convertOptions) error {
+		o.Resolve = func(ctx context.Context, s string) (string, error) {
+			asked = s
+			if s == "swin-t_glip-pre_3rdparty" {
+				return convertFixture("mmpretrain_small.pth"), nil
+			}
+			return "", errors.New("unknown")
+		}
+		return convertRun(o)
+	})
+	cmd.SetArgs([]string{"swin-t_glip-pre_3rdparty", "-o", filepath.Join(dir, "x.gguf"), "--dtype", "q8_0"})
+	cmd.SetOut(&bytes.Buffer{})
+	cmd.SetErr(&bytes.Buffer{})
+	if err := cmd.Execute(); err != nil {
+		t.Fatal(err)
+	}
+	if asked != "swin-t_glip-pre_3rdparty" {
+		t.Errorf("resolver asked %q", asked)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "x.gguf")); err != nil {
+		t.Error(err)
+	}
+}

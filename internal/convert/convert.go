@@ -1,0 +1,430 @@
+// Package convert converts GLIP Swin backbone checkpoints: the official
+// GLIP naming to mmpretrain's (exactly as mmpretrain's
+// tools/model_converters/glip_to_mmpretrain.py does it) or back, written as
+// a PyTorch .pth, safetensors or GGUF file, with an optional dtype
+// conversion, and a report of what was done.
+//
+// A conversion streams: each kept tensor is read from the source in
+// chunks, reordered and converted, and written; tensors that are dropped
+// are never read. Statistics and conversion errors are accumulated while
+// the values pass by.
+package convert
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/glipctl/glipctl/internal/ckpt"
+	"github.com/glipctl/glipctl/internal/ckpt/gguf"
+	"github.com/glipctl/glipctl/internal/ckpt/pth"
+	"github.com/glipctl/glipctl/internal/ckpt/safetensors"
+	"github.com/glipctl/glipctl/internal/swin"
+	"github.com/glipctl/glipctl/internal/zoo"
+)
+
+// Format is an output file format.
+type Format string
+
+// The output formats.
+const (
+	FormatPTH         Format = "pth"
+	FormatSafetensors Format = "safetensors"
+	FormatGGUF        Format = "gguf"
+)
+
+// ParseFormat parses a --to value.
+func ParseFormat(s string) (Format, error) {
+	switch strings.ToLower(s) {
+	case "pth", "pt", "torch", "pytorch":
+		return FormatPTH, nil
+	case "safetensors", "st":
+		return FormatSafetensors, nil
+	case "gguf":
+		return FormatGGUF, nil
+	}
+	return "", fmt.Errorf("unknown output format %q (want pth, safetensors or gguf)", s)
+}
+
+// FormatFromPath tells the output format from a file name's extension
+// (.pth, .pt, .safetensors, .gguf).
+func FormatFromPath(path string) (Format, bool) {
+	switch strings.ToLower(filepath.Ext(path)) {
+	case ".pth", ".pt":
+		return FormatPTH, true
+	case ".safetensors":
+		return FormatSafetensors, true
+	case ".gguf":
+		return FormatGGUF, true
+	}
+	return "", false
+}
+
+// Options are the choices of a conversion.
+type Options struct {
+	Format Format
+	// From is the source layout (LayoutOfficial, LayoutMMPretrain), or ""
+	// to detect it.
+	From ckpt.Layout
+	// Layout is the output layout: LayoutMMPretrain (or "") or
+	// LayoutOfficial.
+	Layout ckpt.Layout
+	DType  DTypeMode
+	// Version is glipctl's version, recorded in the output and the report.
+	Version string
+	// Progress, when set, is called as output bytes are written with the
+	// bytes so far and the expected total.
+	Progress func(written, total int64)
+	// Match finds the zoo entry of an architecture; nil uses zoo.Match.
+	Match func(swin.Arch) (zoo.Entry, bool)
+}
+
+// Check validates the combination of options (the errors are usage
+// mistakes).
+func (o Options) Check() error {
+	switch o.Format {
+	case FormatPTH, FormatSafetensors, FormatGGUF:
+	default:
+		return fmt.Errorf("unknown output format %q (want pth, safetensors or gguf)", o.Format)
+	}
+	mode := o.DType
+	if mode == "" {
+		mode = Keep
+	}
+	if _, err := ParseDTypeMode(string(mode)); err != nil {
+		return err
+	}
+	if mode == ToQ8_0 && o.Format != FormatGGUF {
+		return fmt.Errorf("--dtype q8_0 is only for GGUF output, not %s", o.Format)
+	}
+	switch o.Layout {
+	case "", ckpt.LayoutMMPretrain:
+	case ckpt.LayoutOfficial:
+		if o.Format == FormatGGUF {
+			return fmt.Errorf("GGUF output is in the mmpretrain layout only (official names are longer than GGUF's 63 bytes)")
+		}
+	default:
+		return fmt.Errorf("unknown --layout %q (want mmpretrain or official)", o.Layout)
+	}
+	switch o.From {
+	case "", "auto", ckpt.LayoutOfficial, ckpt.LayoutMMPretrain:
+	default:
+		return fmt.Errorf("unknown --from %q (want official, mmpretrain or auto)", o.From)
+	}
+	return nil
+}
+
+// Source describes the file a checkpoint was read from, for the output's
+// metadata and the report.
+type Source struct {
+	Path string
+	Size int64
+	// SHA256 returns the file's SHA-256 in hex; it may block until a
+	// concurrent hash is done. Nil leaves the hash empty.
+	SHA256 func() (string, error)
+}
+
+func (s Source) sha256() (string, error) {
+	if s.SHA256 == nil {
+		return "", nil
+	}
+	return s.SHA256()
+}
+
+// Convert converts checkpoint c (read from src) and writes the result to w
+// in opts.Format. It returns the report; its output path is left empty.
+func Convert(ctx context.Context, c *ckpt.Checkpoint, src Source, w io.Writer, opts Options) (*Report, error) {
+	if err := opts.Check(); err != nil {
+		return nil, err
+	}
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	fail := func(err error) (*Report, error) {
+		if cerr := ctx.Err(); cerr != nil {
+			return nil, cerr
+		}
+		var we *WriteError
+		if errors.As(err, &we) || src.Path == "" {
+			return nil, err
+		}
+		return nil, fmt.Errorf("%s: %w", src.Path, err)
+	}
+	plan, err := NewPlan(c, PlanOptions{From: opts.From, Layout: opts.Layout, Mode: opts.DType, Format: opts.Format, Match: opts.Match})
+	if err != nil {
+		return fail(err)
+	}
+	var datas []*outData
+	var tensors []*ckpt.Tensor
+	var total int64
+	for _, o := range plan.Outputs {
+		d, err := newOutData(ctx, o)
+		if err != nil {
+			return fail(err)
+		}
+		datas = append(datas, d)
+		tensors = append(tensors, d.tensor())
+		total += d.size()
+	}
+	shared := &scratch{}
+	for _, d := range datas {
+		d.sh = shared
+	}
+
+	aw := newAsyncWriter(w)
+	closed := false
+	defer func() {
+		if !closed {
+			aw.Close()
+		}
+	}()
+	cw := &countingWriter{w: aw, total: total, progress: opts.Progress}
+	var srcSHA string
+	switch opts.Format {
+	case FormatPTH:
+		po := pth.WriteOptions{}
+		if plan.Layout == ckpt.LayoutOfficial {
+			po.Container = "model"
+		}
+		err = pth.Write(cw, tensors, po)
+	case FormatSafetensors:
+		if srcSHA, err = src.sha256(); err != nil {
+			return fail(err)
+		}
+		err = safetensors.Write(cw, tensors, plan.safetensorsMetadata(src, srcSHA, opts.Version))
+	case FormatGGUF:
+		if srcSHA, err = src.sha256(); err != nil {
+			return fail(err)
+		}
+		err = gguf.Write(cw, plan.ggufMetadata(src, srcSHA, opts.Version), tensors, gguf.WriteOptions{Alignment: gguf.DefaultAlign, ShortNames: true})
+	}
+	if err != nil {
+		return fail(err)
+	}
+	closed = true
+	if err := aw.Close(); err != nil {
+		return fail(&WriteError{unwrapPath(err)})
+	}
+	if opts.Progress != nil {
+		opts.Progress(cw.n, cw.n)
+	}
+	for _, d := range datas {
+		if err := d.complete(); err != nil {
+			return fail(err)
+		}
+	}
+	if srcSHA == "" {
+		if srcSHA, err = src.sha256(); err != nil {
+			return fail(err)
+		}
+	}
+	r := plan.report(datas, opts)
+	r.Source = SourceReport{Path: src.Path, Format: c.Format, Bytes: src.Size, SHA256: srcSHA, StateDictPrefix: plan.Prefix}
+	r.Output.Format = opts.Format
+	r.Output.Bytes = cw.n
+	r.Output.SHA256 = hex.EncodeToString(aw.Sum())
+	return r, nil
+}
+
+// countingWriter counts what is written and reports progress.
+type countingWriter struct {
+	w        io.Writer
+	n, total int64
+	progress func(int64, int64)
+}
+
+// WriteError is an error writing the output (as opposed to reading the
+// source).
+type WriteError struct{ Err error }
+
+func (e *WriteError) Error() string { return "writing: " + e.Err.Error() }
+func (e *WriteError) Unwrap() error { return e.Err }
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	if err != nil {
+		err = &WriteError{unwrapPath(err)}
+	}
+	c.n += int64(n)
+	if c.progress != nil {
+		c.progress(c.n, max(c.total, c.n))
+	}
+	return n, err
+}
+
+// archJSON is the architecture as recorded in safetensors metadata.
+type archJSON struct {
+	swin.Arch
+	OutIndices []int `json:"out_indices"`
+	ImgSize    int   `json:"img_size,omitempty"`
+}
+
+func (p *Plan) safetensorsMetadata(src Source, srcSHA, version string) map[string]string {
+	arch, _ := json.Marshal(archJSON{Arch: p.Arch, OutIndices: nonNil(p.OutIndices), ImgSize: p.ImgSize()})
+	pp, _ := json.Marshal(p.Preprocess())
+	m := map[string]string{
+		"format":          "pt",
+		"glipctl_version": version,
+		"source_file":     filepath.Base(src.Path),
+		"source_sha256":   srcSHA,
+		"layout":          string(p.Layout),
+		"dtype":           string(p.Mode),
+		"arch":            string(arch),
+		"preprocess":      string(pp),
+	}
+	if p.Model != nil {
+		m["model"] = p.Model.Name
+	}
+	return m
+}
+
+func nonNil(v []int) []int {
+	if v == nil {
+		return []int{}
+	}
+	return v
+}
+
+func u32s(v []int) gguf.Value {
+	items := make([]gguf.Value, len(v))
+	for i, x := range v {
+		items[i] = gguf.Uint32(uint32(x))
+	}
+	return gguf.Array(gguf.TypeUint32, items...)
+}
+
+func f32s(v []float64) gguf.Value {
+	items := make([]gguf.Value, len(v))
+	for i, x := range v {
+		items[i] = gguf.Float32(float32(x))
+	}
+	return gguf.Array(gguf.TypeFloat32, items...)
+}
+
+// ggufMetadata is the typed metadata of a GGUF output: the architecture
+// under "swin.", the preprocessing, and glipctl's provenance.
+func (p *Plan) ggufMetadata(src Source, srcSHA, version string) []gguf.KV {
+	name := "glip-swin"
+	if p.Model != nil {
+		name = p.Model.Name
+	}
+	a := p.Arch
+	pp := p.Preprocess()
+	kvs := []gguf.KV{
+		{Key: "general.architecture", Value: gguf.String("swin")},
+		{Key: "general.name", Value: gguf.String(name)},
+		{Key: "general.alignment", Value: gguf.Uint32(gguf.DefaultAlign)},
+		{Key: "swin.embed_dim", Value: gguf.Uint32(uint32(a.EmbedDim))},
+		{Key: "swin.depths", Value: u32s(a.Depths)},
+		{Key: "swin.num_heads", Value: u32s(a.Heads)},
+		{Key: "swin.window_size", Value: gguf.Uint32(uint32(a.Window))},
+		{Key: "swin.patch_size", Value: gguf.Uint32(uint32(a.PatchSize))},
+		{Key: "swin.in_chans", Value: gguf.Uint32(uint32(a.InChans))},
+		{Key: "swin.mlp_ratio", Value: gguf.Uint32(uint32(a.MLPRatio))},
+		{Key: "swin.out_indices", Value: u32s(p.OutIndices)},
+	}
+	if s := p.ImgSize(); s > 0 {
+		kvs = append(kvs, gguf.KV{Key: "swin.image_size", Value: gguf.Uint32(uint32(s))})
+	}
+	kvs = append(kvs,
+		gguf.KV{Key: "swin.image_mean", Value: f32s(pp.Mean)},
+		gguf.KV{Key: "swin.image_std", Value: f32s(pp.Std)},
+		gguf.KV{Key: "swin.image_bgr", Value: gguf.Bool(pp.BGR)},
+		gguf.KV{Key: "glipctl.version", Value: gguf.String(version)},
+		gguf.KV{Key: "glipctl.layout", Value: gguf.String(string(p.Layout))},
+		gguf.KV{Key: "glipctl.dtype", Value: gguf.String(string(p.Mode))},
+		gguf.KV{Key: "glipctl.source_file", Value: gguf.String(filepath.Base(src.Path))},
+		gguf.KV{Key: "glipctl.source_sha256", Value: gguf.String(srcSHA)},
+	)
+	return kvs
+}
+
+// report assembles the report from the plan and the written tensors.
+func (p *Plan) report(datas []*outData, opts Options) *Report {
+	r := &Report{
+		GlipctlVersion: opts.Version,
+		Layout:         LayoutReport{Detected: p.Detected, From: p.From, Output: p.Layout},
+		Arch:           ArchReport{Arch: p.Arch, OutIndices: nonNil(p.OutIndices), ImgSize: p.ImgSize()},
+		Preprocess:     p.Preprocess(),
+		Dropped:        p.droppedGroups(),
+		Warnings:       append([]string{}, p.Warnings...),
+		Tensors:        []TensorReport{},
+	}
+	r.Output.DType = p.Mode
+	if p.Model != nil {
+		r.Arch.Model, r.Arch.Display = p.Model.Name, p.Model.Display
+	}
+	if r.Dropped == nil {
+		r.Dropped = []droppedGroup{}
+	}
+	var worst []WorstTensor
+	var summary ErrorSummary
+	for _, d := range datas {
+		o := d.o
+		tr := TensorReport{
+			From: o.From, To: o.To, Transform: o.Transform, Shape: nonNil64(o.Shape()),
+			SourceDType: o.Src.DType.String(), DType: o.DType.String(), Bytes: d.size(),
+			Stats: d.st.stats().JSON(),
+		}
+		r.Totals.Kept++
+		r.Totals.KeptBytes += o.Src.NBytes()
+		r.Totals.OutputBytes += d.size()
+		if d.lossy {
+			e := d.er.result()
+			tr.Error = &e
+			summary.Tensors++
+			if e.Changed > 0 {
+				summary.Lossy = true
+			}
+			summary.MaxAbs = JSONFloat(max(float64(summary.MaxAbs), e.MaxAbs))
+			summary.MaxRelRMS = JSONFloat(max(float64(summary.MaxRelRMS), e.RelRMS))
+			worst = append(worst, WorstTensor{Name: o.To, SourceDType: tr.SourceDType, DType: tr.DType,
+				MaxAbs: JSONFloat(e.MaxAbs), RelRMS: JSONFloat(e.RelRMS), Changed: e.Changed, NonFinite: e.NonFinite})
+		}
+		r.Tensors = append(r.Tensors, tr)
+	}
+	for _, g := range r.Dropped {
+		r.Totals.Dropped += g.Count
+		r.Totals.DroppedBytes += g.Bytes
+	}
+	if summary.Tensors > 0 {
+		sort.SliceStable(worst, func(i, j int) bool {
+			a, b := worst[i], worst[j]
+			if a.RelRMS != b.RelRMS {
+				return a.RelRMS > b.RelRMS
+			}
+			return a.MaxAbs > b.MaxAbs
+		})
+		summary.Worst = worst
+		r.ConversionError = &summary
+	}
+	return r
+}
+
+func nonNil64(v []int64) []int64 {
+	if v == nil {
+		return []int64{}
+	}
+	return v
+}
+
+// scratch holds the conversion buffers, shared by the tensors of one
+// conversion (the writers read one tensor at a time).
+type scratch struct {
+	mu    sync.Mutex
+	raw   []byte
+	vals  []float64
+	ovals []float64
+	out   []byte
+}
+
+// itoa is strconv.Itoa for the renderers.
+func itoa(i int64) string { return strconv.FormatInt(i, 10) }

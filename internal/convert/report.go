@@ -1,0 +1,259 @@
+package convert
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"strconv"
+	"strings"
+
+	"github.com/glipctl/glipctl/internal/ckpt"
+	"github.com/glipctl/glipctl/internal/report"
+	"github.com/glipctl/glipctl/internal/swin"
+	"github.com/glipctl/glipctl/internal/zoo"
+)
+
+// Report is what a conversion did. Its JSON form (WriteJSON) is the
+// DST.report.json schema; WriteMarkdown renders DST.report.md.
+type Report struct {
+	GlipctlVersion string       `json:"glipctl_version"`
+	Source         SourceReport `json:"source"`
+	Output         OutputReport `json:"output"`
+	Layout         LayoutReport `json:"layout"`
+	Arch           ArchReport   `json:"arch"`
+	// Preprocess is the input normalisation the model expects.
+	Preprocess zoo.Preprocess `json:"preprocess"`
+	// Tensors are the output tensors in file order.
+	Tensors []TensorReport `json:"tensors"`
+	// Dropped summarises the source tensors not converted, by prefix.
+	Dropped []droppedGroup `json:"dropped"`
+	Totals  Totals         `json:"totals"`
+	// ConversionError is null when no tensor changed dtype; otherwise it
+	// summarises the per-tensor errors, the worst tensors first.
+	ConversionError *ErrorSummary `json:"conversion_error"`
+	Warnings        []string      `json:"warnings"`
+}
+
+// SourceReport describes the source file.
+type SourceReport struct {
+	Path            string      `json:"path"`
+	Format          ckpt.Format `json:"format"`
+	Bytes           int64       `json:"bytes"`
+	SHA256          string      `json:"sha256"`
+	StateDictPrefix string      `json:"state_dict_prefix"`
+}
+
+// OutputReport describes the written file.
+type OutputReport struct {
+	Path   string    `json:"path"`
+	Format Format    `json:"format"`
+	Bytes  int64     `json:"bytes"`
+	SHA256 string    `json:"sha256"`
+	DType  DTypeMode `json:"dtype"`
+}
+
+// LayoutReport gives the detected, assumed and output layouts.
+type LayoutReport struct {
+	Detected ckpt.Layout `json:"detected"`
+	From     ckpt.Layout `json:"from"`
+	Output   ckpt.Layout `json:"output"`
+}
+
+// ArchReport is the backbone's architecture and its zoo model.
+type ArchReport struct {
+	swin.Arch
+	OutIndices []int  `json:"out_indices"`
+	ImgSize    int    `json:"img_size"`
+	Model      string `json:"model"`
+	Display    string `json:"display"`
+}
+
+// TensorReport is one output tensor.
+type TensorReport struct {
+	From        string            `json:"from"`
+	To          string            `json:"to"`
+	Transform   ckpt.Transform    `json:"transform"`
+	Shape       []int64           `json:"shape"`
+	SourceDType string            `json:"source_dtype"`
+	DType       string            `json:"dtype"`
+	Bytes       int64             `json:"bytes"`
+	Stats       *report.StatsJSON `json:"stats"`
+	// Error is the conversion error, for tensors whose dtype changed.
+	Error *ConvError `json:"conversion_error,omitempty"`
+}
+
+// Totals counts kept and dropped tensors.
+type Totals struct {
+	Kept         int   `json:"kept"`
+	KeptBytes    int64 `json:"kept_bytes"`
+	OutputBytes  int64 `json:"output_tensor_bytes"`
+	Dropped      int   `json:"dropped"`
+	DroppedBytes int64 `json:"dropped_bytes"`
+}
+
+// ErrorSummary sums up the conversion error over the tensors whose dtype
+// changed, for a pipeline to gate on (max_rel_rms_error, max_abs_error).
+type ErrorSummary struct {
+	// Lossy is true when at least one value changed.
+	Lossy bool `json:"lossy"`
+	// Tensors is the number of tensors converted to another dtype.
+	Tensors   int           `json:"tensors"`
+	MaxAbs    JSONFloat     `json:"max_abs_error"`
+	MaxRelRMS JSONFloat     `json:"max_rel_rms_error"`
+	Worst     []WorstTensor `json:"worst"`
+}
+
+// WorstTensor is one converted tensor's error, in worst-first order.
+type WorstTensor struct {
+	Name        string    `json:"name"`
+	SourceDType string    `json:"source_dtype"`
+	DType       string    `json:"dtype"`
+	MaxAbs      JSONFloat `json:"max_abs_error"`
+	RelRMS      JSONFloat `json:"rel_rms_error"`
+	Changed     int64     `json:"changed"`
+	NonFinite   int64     `json:"non_finite"`
+}
+
+// JSONFloat is a float64 whose JSON form is a number when finite and the
+// string "Infinity", "-Infinity" or "NaN" otherwise (JSON has no such
+// numbers; a string compares greater than any number in jq, so a gate
+// like `.max_rel_rms_error < 1e-3` fails on it).
+type JSONFloat float64
+
+// MarshalJSON implements json.Marshaler.
+func (f JSONFloat) MarshalJSON() ([]byte, error) {
+	v := float64(f)
+	switch {
+	case math.IsNaN(v):
+		return []byte(`"NaN"`), nil
+	case math.IsInf(v, 1):
+		return []byte(`"Infinity"`), nil
+	case math.IsInf(v, -1):
+		return []byte(`"-Infinity"`), nil
+	}
+	return json.Marshal(v)
+}
+
+// MarshalJSON of ConvError renders its infinities as JSONFloat does.
+func (c ConvError) MarshalJSON() ([]byte, error) {
+	type plain struct {
+		MaxAbs    JSONFloat `json:"max_abs_error"`
+		RelRMS    JSONFloat `json:"rel_rms_error"`
+		Changed   int64     `json:"changed"`
+		NonFinite int64     `json:"non_finite"`
+	}
+	return json.Marshal(plain{JSONFloat(c.MaxAbs), JSONFloat(c.RelRMS), c.Changed, c.NonFinite})
+}
+
+// WriteJSON writes the report as indented JSON.
+func (r *Report) WriteJSON(w io.Writer) error {
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	b = append(b, '\n')
+	_, err = w.Write(b)
+	return err
+}
+
+// mdCell escapes a table cell.
+func mdCell(s string) string {
+	return strings.ReplaceAll(s, "|", `\|`)
+}
+
+func fnum(f *float64) string {
+	if f == nil {
+		return "-"
+	}
+	return strconv.FormatFloat(*f, 'g', 6, 64)
+}
+
+func gnum(f JSONFloat) string {
+	v := float64(f)
+	if math.IsInf(v, 1) {
+		return "inf"
+	}
+	return strconv.FormatFloat(v, 'g', 4, 64)
+}
+
+func shapeStr(s []int64) string { return ckpt.ShapeString(s) }
+
+func floatsStr(v []float64) string {
+	s := make([]string, len(v))
+	for i, x := range v {
+		s[i] = strconv.FormatFloat(x, 'g', -1, 64)
+	}
+	return "[" + strings.Join(s, ", ") + "]"
+}
+
+// WriteMarkdown renders the report for people.
+func (r *Report) WriteMarkdown(w io.Writer) error {
+	var b bytes.Buffer
+	p := func(format string, a ...any) { fmt.Fprintf(&b, format, a...) }
+	p("# glipctl convert report\n\n")
+	p("| | |\n|---|---|\n")
+	p("| source | `%s` (%s, %s bytes) |\n", mdCell(r.Source.Path), r.Source.Format, itoa(r.Source.Bytes))
+	p("| source sha256 | `%s` |\n", r.Source.SHA256)
+	p("| output | `%s` (%s, %s bytes) |\n", mdCell(r.Output.Path), r.Output.Format, itoa(r.Output.Bytes))
+	p("| output sha256 | `%s` |\n", r.Output.SHA256)
+	p("| layout | %s (detected %s) -> %s |\n", r.Layout.From, r.Layout.Detected, r.Layout.Output)
+	p("| dtype | %s |\n", r.Output.DType)
+	name := r.Arch.Model
+	if name == "" {
+		name = "no zoo model"
+	} else {
+		name = r.Arch.Display + ", " + name
+	}
+	p("| architecture | %s, out_indices %s (%s) |\n", r.Arch.Arch, joinInts(r.Arch.OutIndices), name)
+	img := "unknown"
+	if r.Arch.ImgSize > 0 {
+		img = strconv.Itoa(r.Arch.ImgSize)
+	}
+	p("| image size | %s |\n", img)
+	order := "RGB"
+	if r.Preprocess.BGR {
+		order = "BGR"
+	}
+	p("| preprocessing | %s, mean %s, std %s |\n", order, floatsStr(r.Preprocess.Mean), floatsStr(r.Preprocess.Std))
+	p("| glipctl | %s |\n", r.GlipctlVersion)
+
+	if e := r.ConversionError; e != nil {
+		p("\n## Conversion error, worst first\n\n")
+		p("%d tensors changed dtype; max abs error %s, max relative RMS error %s.\n\n", e.Tensors, gnum(e.MaxAbs), gnum(e.MaxRelRMS))
+		p("| tensor | dtype | max abs error | rel RMS error | changed | non-finite |\n|---|---|---:|---:|---:|---:|\n")
+		for _, t := range e.Worst {
+			p("| %s | %s -> %s | %s | %s | %d | %d |\n", mdCell(t.Name), t.SourceDType, t.DType, gnum(t.MaxAbs), gnum(t.RelRMS), t.Changed, t.NonFinite)
+		}
+	}
+
+	p("\n## Tensors (%d, %s bytes)\n\n", r.Totals.Kept, itoa(r.Totals.OutputBytes))
+	p("| # | from | to | transform | shape | dtype | min | max | mean | std | absmax | zeros | nan | inf |\n")
+	p("|---:|---|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	for i, t := range r.Tensors {
+		dt := t.DType
+		if t.SourceDType != t.DType {
+			dt = t.SourceDType + " -> " + t.DType
+		}
+		s := t.Stats
+		p("| %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %d | %d | %d |\n", i, mdCell(t.From), mdCell(t.To), t.Transform,
+			shapeStr(t.Shape), dt, fnum(s.Min), fnum(s.Max), fnum(s.Mean), fnum(s.Std), fnum(s.AbsMax), s.Zeros, s.NaN, s.Inf)
+	}
+
+	p("\n## Dropped (%d tensors, %s bytes, never read)\n\n", r.Totals.Dropped, itoa(r.Totals.DroppedBytes))
+	if len(r.Dropped) > 0 {
+		p("| prefix | tensors | bytes |\n|---|---:|---:|\n")
+		for _, g := range r.Dropped {
+			p("| %s | %d | %s |\n", mdCell(g.Prefix), g.Count, itoa(g.Bytes))
+		}
+	}
+	if len(r.Warnings) > 0 {
+		p("\n## Warnings\n\n")
+		for _, w := range r.Warnings {
+			p("- %s\n", w)
+		}
+	}
+	_, err := w.Write(b.Bytes())
+	return err
+}

@@ -1,0 +1,310 @@
+package convert
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"math"
+	"sync/atomic"
+
+	"github.com/glipctl/glipctl/internal/ckpt"
+	"github.com/glipctl/glipctl/internal/report"
+)
+
+// batchElems bounds the elements converted at a time (8 MiB of float64
+// scratch at most, three buffers of it).
+const batchElems = 1 << 17
+
+// outData produces an output tensor's bytes from its source on demand: it
+// reads the needed source elements, reorders and converts them. A format
+// writer reads it front to back in chunks; while it does, outData
+// accumulates the output's statistics and the conversion error, so the
+// values pass through memory once. Reads out of order are served too, but
+// then the statistics are computed by a separate pass (see complete).
+type outData struct {
+	ctx   context.Context
+	o     *Output
+	unit  int64 // elements per unit: 1, a Q8_0 block, or a row when reordering
+	units int64
+	inUB  int64 // source bytes per unit
+	outUB int64 // output bytes per unit
+	lossy bool  // output dtype differs: measure the conversion error
+
+	sh   *scratch // buffers, and the lock that serialises reads
+	done int64    // units whose values are in st and er
+	st   statAcc
+	er   errAcc
+}
+
+func newOutData(ctx context.Context, o *Output) (*outData, error) {
+	d := &outData{ctx: ctx, o: o, unit: 1, lossy: o.DType != o.Src.DType, sh: &scratch{}}
+	numel := o.Src.Numel()
+	shape := o.Shape()
+	switch {
+	case o.Reorder:
+		d.unit = shape[len(shape)-1]
+	case o.DType == ckpt.Q8_0 || o.Src.DType == ckpt.Q8_0:
+		d.unit = ckpt.Q8Block
+	}
+	if d.unit <= 0 {
+		d.unit = 1
+	}
+	if numel%d.unit != 0 {
+		return nil, fmt.Errorf("tensor %q: %d elements are not whole units of %d", o.Src.Name, numel, d.unit)
+	}
+	d.units = numel / d.unit
+	var ok1, ok2 bool
+	d.inUB, ok1 = o.Src.DType.Bytes(d.unit)
+	d.outUB, ok2 = o.DType.Bytes(d.unit)
+	if !ok1 || !ok2 {
+		return nil, fmt.Errorf("tensor %q: cannot convert %s to %s in units of %d", o.Src.Name, o.Src.DType, o.DType, d.unit)
+	}
+	return d, nil
+}
+
+// tensor returns the output tensor, reading through d.
+func (d *outData) tensor() *ckpt.Tensor {
+	return &ckpt.Tensor{Name: d.o.To, DType: d.o.DType, Shape: d.o.Shape(), Data: d}
+}
+
+func (d *outData) size() int64 { return d.units * d.outUB }
+
+func (d *outData) ReadAt(p []byte, off int64) (int, error) {
+	d.sh.mu.Lock()
+	defer d.sh.mu.Unlock()
+	total := d.size()
+	if off < 0 || off > total {
+		return 0, fmt.Errorf("tensor %q: read at %d outside %d bytes", d.o.To, off, total)
+	}
+	end := min(off+int64(len(p)), total)
+	n := 0
+	if end > off {
+		u0, u1 := off/d.outUB, (end+d.outUB-1)/d.outUB
+		per := max(1, batchElems/d.unit)
+		for u := u0; u < u1; {
+			if err := d.ctx.Err(); err != nil {
+				return n, err
+			}
+			b := min(u1, u+per)
+			out, err := d.produce(u, b)
+			if err != nil {
+				return n, err
+			}
+			base := u * d.outUB
+			lo, hi := max(off, base)-base, min(end, b*d.outUB)-base
+			n += copy(p[n:], out[lo:hi])
+			u = b
+		}
+	}
+	if n < len(p) {
+		return n, io.EOF
+	}
+	return n, nil
+}
+
+func grow[T any](b []T, n int) []T {
+	if cap(b) < n {
+		return make([]T, n)
+	}
+	return b[:n]
+}
+
+// produce returns the output bytes of units [u0, u1), valid until the next
+// call, and accounts their values when they are the next ones.
+func (d *outData) produce(u0, u1 int64) ([]byte, error) {
+	src, sh := d.o.Src, d.sh
+	cnt := int((u1 - u0) * d.unit)
+	sh.raw = grow(sh.raw, int((u1-u0)*d.inUB))
+	if err := src.ReadChunk(ckpt.Chunk{First: u0 * d.unit, Count: int64(cnt), Off: u0 * d.inUB, Len: int64(len(sh.raw))}, sh.raw); err != nil {
+		return nil, err
+	}
+	raw := sh.raw
+	if d.o.Reorder {
+		raw = ckpt.ReorderMerge(raw, []int64{u1 - u0, d.unit}, src.DType.Size(), d.o.Inverse)
+	}
+	// Account the units not yet seen: a read may begin inside a unit that
+	// the previous read already covered (rows straddle chunk boundaries).
+	account := u0 <= d.done && d.done < u1
+	from := 0
+	if account {
+		from = int((d.done - u0) * d.unit)
+	}
+	out := raw
+	var vals []float64
+	if d.lossy || account {
+		sh.vals = grow(sh.vals, cnt)
+		if err := ckpt.DecodeFloat64(src.DType, raw, sh.vals); err != nil {
+			return nil, fmt.Errorf("tensor %q: %w", src.Name, err)
+		}
+		vals = sh.vals
+	}
+	if d.lossy {
+		sh.out = grow(sh.out, int((u1-u0)*d.outUB))
+		if err := encode(d.o.DType, sh.vals, sh.out); err != nil {
+			return nil, fmt.Errorf("tensor %q: %w", src.Name, err)
+		}
+		out = sh.out
+		if account {
+			sh.ovals = grow(sh.ovals, cnt)
+			if err := ckpt.DecodeFloat64(d.o.DType, out, sh.ovals); err != nil {
+				return nil, fmt.Errorf("tensor %q: %w", d.o.To, err)
+			}
+			d.er.add(sh.vals[from:], sh.ovals[from:])
+			vals = sh.ovals
+		}
+	}
+	if account {
+		d.st.add(report.Values(vals[from:]))
+		d.done = u1
+	}
+	return out, nil
+}
+
+// complete makes sure the statistics cover the whole tensor: when the
+// writer did not read it front to back, it runs one more pass.
+func (d *outData) complete() error {
+	if d.done == d.units {
+		return nil
+	}
+	fallbackPasses.Add(1)
+	fresh, err := newOutData(d.ctx, d.o)
+	if err != nil {
+		return err
+	}
+	t := fresh.tensor()
+	buf := make([]byte, 0)
+	for _, c := range t.Chunks(1 << 20) {
+		buf = grow(buf, int(c.Len))
+		if err := t.ReadChunk(c, buf); err != nil {
+			return err
+		}
+	}
+	d.sh.mu.Lock()
+	defer d.sh.mu.Unlock()
+	d.st, d.er, d.done = fresh.st, fresh.er, fresh.done
+	return nil
+}
+
+// fallbackPasses counts the extra passes complete made (tests check that
+// the writers need none).
+var fallbackPasses atomic.Int64
+
+// statAcc merges the report package's per-chunk statistics (Chan et al.'s
+// parallel mean and variance).
+//
+// TODO(convert): use report's own accumulator once it exports one; until
+// then chunks are reduced with report.Values and merged here.
+type statAcc struct {
+	n, count, zeros, nan, inf int64
+	mean, m2                  float64
+	min, max, absmax          float64
+}
+
+func (a *statAcc) add(s report.Stats) {
+	a.count += s.Count
+	a.zeros += s.Zeros
+	a.nan += s.NaN
+	a.inf += s.Inf
+	if s.Finite == 0 {
+		return
+	}
+	var m2 float64
+	if s.Finite > 1 {
+		m2 = s.Std * s.Std * float64(s.Finite-1)
+	}
+	if a.n == 0 {
+		a.n, a.mean, a.m2, a.min, a.max, a.absmax = s.Finite, s.Mean, m2, s.Min, s.Max, s.AbsMax
+		return
+	}
+	n := a.n + s.Finite
+	delta := s.Mean - a.mean
+	a.mean += delta * float64(s.Finite) / float64(n)
+	a.m2 += m2 + delta*delta*float64(a.n)*float64(s.Finite)/float64(n)
+	a.n = n
+	a.min = math.Min(a.min, s.Min)
+	a.max = math.Max(a.max, s.Max)
+	a.absmax = math.Max(a.absmax, s.AbsMax)
+}
+
+func (a *statAcc) stats() report.Stats {
+	nan := math.NaN()
+	s := report.Stats{Count: a.count, Finite: a.n, Zeros: a.zeros, NaN: a.nan, Inf: a.inf,
+		Min: nan, Max: nan, Mean: nan, Std: nan, AbsMax: nan}
+	if a.n > 0 {
+		s.Min, s.Max, s.Mean, s.AbsMax = a.min, a.max, a.mean, a.absmax
+	}
+	if a.n > 1 {
+		s.Std = math.Sqrt(math.Max(a.m2, 0) / float64(a.n-1))
+	}
+	return s
+}
+
+// errAcc measures how far converted values are from their source values.
+type errAcc struct {
+	maxAbs    float64
+	sumSqErr  float64
+	sumSqRef  float64
+	changed   int64 // elements whose value changed
+	nonFinite int64 // finite source values that became ±Inf or NaN, or non-finite ones that changed
+}
+
+func (e *errAcc) add(src, out []float64) {
+	for i, s := range src {
+		o := out[i]
+		switch {
+		case s != s:
+			if o != o {
+				continue
+			}
+			e.nonFinite++
+			e.changed++
+			continue
+		case math.IsInf(s, 0):
+			if o == s {
+				continue
+			}
+			e.nonFinite++
+			e.changed++
+			continue
+		case o != o || math.IsInf(o, 0):
+			e.nonFinite++
+			e.changed++
+			continue
+		}
+		if o != s {
+			e.changed++
+		}
+		d := math.Abs(o - s)
+		e.maxAbs = math.Max(e.maxAbs, d)
+		e.sumSqErr += d * d
+		e.sumSqRef += s * s
+	}
+}
+
+// ConvError is the error of a lossy conversion of one tensor.
+type ConvError struct {
+	// MaxAbs is the largest |converted - source| over the finite values
+	// (+Inf when a finite value overflowed or a NaN/Inf was not kept).
+	MaxAbs float64 `json:"max_abs_error"`
+	// RelRMS is sqrt(sum (converted - source)^2 / sum source^2) over the
+	// finite values (+Inf as MaxAbs).
+	RelRMS float64 `json:"rel_rms_error"`
+	// Changed counts the elements whose value changed; NonFinite those that
+	// overflowed or lost a NaN/Inf.
+	Changed   int64 `json:"changed"`
+	NonFinite int64 `json:"non_finite"`
+}
+
+func (e *errAcc) result() ConvError {
+	c := ConvError{MaxAbs: e.maxAbs, Changed: e.changed, NonFinite: e.nonFinite}
+	switch {
+	case e.sumSqRef > 0:
+		c.RelRMS = math.Sqrt(e.sumSqErr / e.sumSqRef)
+	case e.sumSqErr > 0:
+		c.RelRMS = math.Inf(1)
+	}
+	if e.nonFinite > 0 {
+		c.MaxAbs, c.RelRMS = math.Inf(1), math.Inf(1)
+	}
+	return c
+}
