@@ -372,7 +372,7 @@ func (p *Plan) report(datas []*outData, opts Options) *Report {
 		tr := TensorReport{
 			From: o.From, To: o.To, Transform: o.Transform, Shape: nonNil64(o.Shape()),
 			SourceDType: o.Src.DType.String(), DType: o.DType.String(), Bytes: d.size(),
-			Stats: d.st.stats().JSON(),
+			Stats: d.st.Stats().JSON(),
 		}
 		r.Totals.Kept++
 		r.Totals.KeptBytes += o.Src.NBytes()

@@ -251,8 +251,8 @@ func TestStatsAgreeWithReportPackage(t *testing.T) {
 	}
 	tt, _ := ckpt.FromBytes(o.To, o.DType, o.Shape(), buf)
 	want, _ := report.TensorStats(context.Background(), []*ckpt.Tensor{tt})
-	if !statsNear(d.st.stats().JSON(), want[0].JSON()) {
-		t.Errorf("out-of-order stats %s, want %s", statsString(d.st.stats().JSON()), statsString(want[0].JSON()))
+	if !statsNear(d.st.Stats().JSON(), want[0].JSON()) {
+		t.Errorf("out-of-order stats %s, want %s", statsString(d.st.Stats().JSON()), statsString(want[0].JSON()))
 	}
 }
 

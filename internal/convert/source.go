@@ -32,7 +32,7 @@ type outData struct {
 
 	sh   *scratch // buffers, and the lock that serialises reads
 	done int64    // units whose values are in st and er
-	st   statAcc
+	st   report.Accumulator
 	er   errAcc
 }
 
@@ -154,7 +154,7 @@ func (d *outData) produce(u0, u1 int64) ([]byte, error) {
 		}
 	}
 	if account {
-		d.st.add(report.Values(vals[from:]))
+		d.st.AddFloat64(vals[from:])
 		d.done = u1
 	}
 	return out, nil
@@ -188,56 +188,6 @@ func (d *outData) complete() error {
 // fallbackPasses counts the extra passes complete made (tests check that
 // the writers need none).
 var fallbackPasses atomic.Int64
-
-// statAcc merges the report package's per-chunk statistics (Chan et al.'s
-// parallel mean and variance).
-//
-// TODO(convert): use report's own accumulator once it exports one; until
-// then chunks are reduced with report.Values and merged here.
-type statAcc struct {
-	n, count, zeros, nan, inf int64
-	mean, m2                  float64
-	min, max, absmax          float64
-}
-
-func (a *statAcc) add(s report.Stats) {
-	a.count += s.Count
-	a.zeros += s.Zeros
-	a.nan += s.NaN
-	a.inf += s.Inf
-	if s.Finite == 0 {
-		return
-	}
-	var m2 float64
-	if s.Finite > 1 {
-		m2 = s.Std * s.Std * float64(s.Finite-1)
-	}
-	if a.n == 0 {
-		a.n, a.mean, a.m2, a.min, a.max, a.absmax = s.Finite, s.Mean, m2, s.Min, s.Max, s.AbsMax
-		return
-	}
-	n := a.n + s.Finite
-	delta := s.Mean - a.mean
-	a.mean += delta * float64(s.Finite) / float64(n)
-	a.m2 += m2 + delta*delta*float64(a.n)*float64(s.Finite)/float64(n)
-	a.n = n
-	a.min = math.Min(a.min, s.Min)
-	a.max = math.Max(a.max, s.Max)
-	a.absmax = math.Max(a.absmax, s.AbsMax)
-}
-
-func (a *statAcc) stats() report.Stats {
-	nan := math.NaN()
-	s := report.Stats{Count: a.count, Finite: a.n, Zeros: a.zeros, NaN: a.nan, Inf: a.inf,
-		Min: nan, Max: nan, Mean: nan, Std: nan, AbsMax: nan}
-	if a.n > 0 {
-		s.Min, s.Max, s.Mean, s.AbsMax = a.min, a.max, a.mean, a.absmax
-	}
-	if a.n > 1 {
-		s.Std = math.Sqrt(math.Max(a.m2, 0) / float64(a.n-1))
-	}
-	return s
-}
 
 // errAcc measures how far converted values are from their source values.
 type errAcc struct {

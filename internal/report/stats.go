@@ -29,21 +29,24 @@ type Stats struct {
 	Inf    int64
 }
 
-// acc is a mergeable partial result: count, mean and sum of squared
-// deviations of the finite values (Chan et al.), plus extremes and counts.
-type acc struct {
+// Accumulator gathers statistics run by run: count, mean and sum of
+// squared deviations of the finite values (merged as Chan et al.), plus
+// extremes and counts. Use NewAccumulator; feed it with AddFloat32 or
+// AddFloat64 and Merge, in a fixed order for deterministic results.
+type Accumulator struct {
 	n, zeros, nan, inf, total int64
 	mean, m2                  float64
 	min, max, absmax          float64
 }
 
-func newAcc() acc {
-	return acc{min: math.Inf(1), max: math.Inf(-1)}
+// NewAccumulator returns an empty Accumulator.
+func NewAccumulator() Accumulator {
+	return Accumulator{min: math.Inf(1), max: math.Inf(-1)}
 }
 
-// add accumulates a run of values with a two-pass mean and deviation.
-func (a *acc) add(v []float64) {
-	var b acc = newAcc()
+// AddFloat64 accumulates a run of values with a two-pass mean and deviation.
+func (a *Accumulator) AddFloat64(v []float64) {
+	b := NewAccumulator()
 	b.total = int64(len(v))
 	var sum float64
 	for _, x := range v {
@@ -80,10 +83,11 @@ func (a *acc) add(v []float64) {
 		b.m2 = m2 - comp*comp/float64(b.n)
 		b.absmax = math.Max(math.Abs(b.min), math.Abs(b.max))
 	}
-	a.merge(b)
+	a.Merge(b)
 }
 
-func (a *acc) merge(b acc) {
+// Merge adds the values b has seen.
+func (a *Accumulator) Merge(b Accumulator) {
 	a.total += b.total
 	a.zeros += b.zeros
 	a.nan += b.nan
@@ -105,7 +109,8 @@ func (a *acc) merge(b acc) {
 	a.absmax = math.Max(a.absmax, b.absmax)
 }
 
-func (a acc) stats() Stats {
+// Stats returns the statistics of every value seen.
+func (a Accumulator) Stats() Stats {
 	s := Stats{Count: a.total, Finite: a.n, Zeros: a.zeros, NaN: a.nan, Inf: a.inf,
 		Min: math.NaN(), Max: math.NaN(), Mean: math.NaN(), Std: math.NaN(), AbsMax: math.NaN()}
 	if a.n > 0 {
@@ -124,9 +129,9 @@ const ChunkBytes = 4 << 20
 
 // Values computes the statistics of float64 values held in memory.
 func Values(v []float64) Stats {
-	a := newAcc()
-	a.add(v)
-	return a.stats()
+	a := NewAccumulator()
+	a.AddFloat64(v)
+	return a.Stats()
 }
 
 // TensorStats computes the statistics of each tensor, in order, reading
@@ -136,14 +141,14 @@ func Values(v []float64) Stats {
 func TensorStats(ctx context.Context, tensors []*ckpt.Tensor) ([]Stats, error) {
 	type job struct{ t, c int }
 	chunks := make([][]ckpt.Chunk, len(tensors))
-	parts := make([][]acc, len(tensors))
+	parts := make([][]Accumulator, len(tensors))
 	var jobs []job
 	for i, t := range tensors {
 		if err := t.Check(); err != nil {
 			return nil, err
 		}
 		chunks[i] = t.Chunks(ChunkBytes)
-		parts[i] = make([]acc, len(chunks[i]))
+		parts[i] = make([]Accumulator, len(chunks[i]))
 		for c := range chunks[i] {
 			jobs = append(jobs, job{i, c})
 		}
@@ -192,11 +197,11 @@ func TensorStats(ctx context.Context, tensors []*ckpt.Tensor) ([]Stats, error) {
 					fail(err)
 					return
 				}
-				a := newAcc()
+				a := NewAccumulator()
 				switch t.DType {
 				case ckpt.F32, ckpt.F16, ckpt.BF16, ckpt.Q8_0:
 					if v, ok := ckpt.Float32View(raw); ok && t.DType == ckpt.F32 {
-						a.addF32(v)
+						a.AddFloat32(v)
 						break
 					}
 					f32 = growF32(f32, int(c.Count))
@@ -204,14 +209,14 @@ func TensorStats(ctx context.Context, tensors []*ckpt.Tensor) ([]Stats, error) {
 						fail(err)
 						return
 					}
-					a.addF32(f32)
+					a.AddFloat32(f32)
 				default:
 					vals = growF(vals, int(c.Count))
 					if err := ckpt.DecodeFloat64(t.DType, raw, vals); err != nil {
 						fail(err)
 						return
 					}
-					a.add(vals)
+					a.AddFloat64(vals)
 				}
 				parts[j.t][j.c] = a
 			}
@@ -226,11 +231,11 @@ func TensorStats(ctx context.Context, tensors []*ckpt.Tensor) ([]Stats, error) {
 	}
 	out := make([]Stats, len(tensors))
 	for i := range tensors {
-		a := newAcc()
+		a := NewAccumulator()
 		for _, p := range parts[i] {
-			a.merge(p)
+			a.Merge(p)
 		}
-		out[i] = a.stats()
+		out[i] = a.Stats()
 	}
 	return out, nil
 }

@@ -8,19 +8,19 @@ import (
 // over 256 KiB stay in a core's L2 cache.
 const subBlock = 1 << 16
 
-// addF32 accumulates float32 values: per sub-block, one pass for the
+// AddFloat32 accumulates float32 values: per sub-block, one pass for the
 // extremes, counts and sum, a second for the squared deviations, each with
 // four independent float64 accumulators.
-func (a *acc) addF32(v []float32) {
+func (a *Accumulator) AddFloat32(v []float32) {
 	for len(v) > 0 {
 		n := min(len(v), subBlock)
-		a.merge(blockF32(v[:n]))
+		a.Merge(blockF32(v[:n]))
 		v = v[n:]
 	}
 }
 
-func blockF32(v []float32) acc {
-	b := newAcc()
+func blockF32(v []float32) Accumulator {
+	b := NewAccumulator()
 	b.total = int64(len(v))
 	var s [4]float64
 	mn, mx := float32(math.Inf(1)), float32(math.Inf(-1))
@@ -115,7 +115,7 @@ func blockF32(v []float32) acc {
 
 // one accumulates a single value on the slow path and reports whether it
 // was NaN or Inf.
-func (b *acc) one(x float32, sum *float64, mn, mx *float32) bool {
+func (b *Accumulator) one(x float32, sum *float64, mn, mx *float32) bool {
 	u := math.Float32bits(x)
 	if u&0x7f800000 == 0x7f800000 {
 		if u&0x7fffff != 0 {
