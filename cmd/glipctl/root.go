@@ -69,6 +69,7 @@ func newRootCmd(io *IOStreams) *cobra.Command {
 		return &exitErr{code: exitUsage, err: err}
 	})
 	root.AddCommand(newInspectCmd(io, nil))
+	root.AddCommand(newForwardCmd(io, nil), newDiffCmd(io, nil))
 	root.AddCommand(newConvertCmd(io, nil))
 	root.AddCommand(newZooCmd(io, nil), newDownloadCmd(io, nil))
 	return root

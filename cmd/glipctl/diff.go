@@ -1,0 +1,371 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/glipctl/glipctl/internal/ckpt"
+	"github.com/glipctl/glipctl/internal/ckpt/formats"
+	"github.com/glipctl/glipctl/internal/zoo"
+)
+
+// The default tolerances of forward --compare and diff: loose enough for
+// float32 implementations that sum in different orders, tight enough to
+// tell the two semantics apart (they differ by several percent of the
+// largest value).
+const (
+	defaultAtol = 1e-4
+	defaultRtol = 1e-3
+)
+
+// compareLine is the comparison of one tensor with its reference.
+type compareLine struct {
+	Name     string  `json:"name"`
+	Shape    []int64 `json:"shape"`
+	RefShape []int64 `json:"ref_shape,omitempty"`
+	// MaxAbs is max |a - ref|; MaxRel is max |a - ref| / |ref| over the
+	// elements where ref != 0; Cosine is the cosine similarity (1 for two
+	// zero tensors). Null in JSON when the tensors were not compared.
+	MaxAbs *float64 `json:"max_abs_diff"`
+	MaxRel *float64 `json:"max_rel_diff"`
+	Cosine *float64 `json:"cosine"`
+	// Bad is the number of elements out of tolerance.
+	Bad     int64  `json:"out_of_tolerance"`
+	Problem string `json:"problem,omitempty"` // missing, shape, dtype, read error
+	OK      bool   `json:"ok"`
+}
+
+func (c compareLine) text(name string) string {
+	if c.MaxAbs == nil {
+		return fmt.Sprintf("%-8s %s  FAIL", name, c.Problem)
+	}
+	verdict := "ok"
+	if !c.OK {
+		verdict = fmt.Sprintf("FAIL (%d elements out of tolerance)", c.Bad)
+		if c.Problem != "" {
+			verdict = "FAIL (" + c.Problem + ")"
+		}
+	}
+	return fmt.Sprintf("%-8s max abs diff %-10.4g max rel diff %-10.4g cosine %.8f  %s", name, *c.MaxAbs, *c.MaxRel, *c.Cosine, verdict)
+}
+
+// compareValues compares values a (of the given shape) with the tensor
+// ref, elementwise: |a - ref| <= atol + rtol*|ref|, like numpy.allclose
+// (equal infinities pass, NaN never does).
+func compareValues(name string, shape []int64, a []float64, ref *ckpt.Tensor, atol, rtol float64) compareLine {
+	line := compareLine{Name: name, Shape: shape}
+	if !sameShape64(shape, ref.Shape) {
+		line.RefShape = ref.Shape
+		line.Problem = fmt.Sprintf("shape %s, reference %s", ckpt.ShapeString(shape), ckpt.ShapeString(ref.Shape))
+		return line
+	}
+	b, err := ref.Float64()
+	if err != nil {
+		line.Problem = "reading the reference: " + err.Error()
+		return line
+	}
+	s := compareFloats(a, b, atol, rtol)
+	line.MaxAbs, line.MaxRel, line.Cosine, line.Bad = &s.maxAbs, &s.maxRel, &s.cosine, s.bad
+	line.OK = s.bad == 0
+	return line
+}
+
+type floatCmp struct {
+	maxAbs, maxRel, cosine float64
+	bad                    int64
+}
+
+func compareFloats(a, b []float64, atol, rtol float64) floatCmp {
+	var s floatCmp
+	var ab, aa, bb float64
+	for i, x := range a {
+		y := b[i]
+		ab += x * y
+		aa += x * x
+		bb += y * y
+		if x == y {
+			continue // equal, infinities included
+		}
+		d := math.Abs(x - y)
+		if math.IsNaN(d) || math.IsInf(d, 0) {
+			s.bad++
+			s.maxAbs = math.Inf(1)
+			continue
+		}
+		s.maxAbs = math.Max(s.maxAbs, d)
+		if y != 0 {
+			s.maxRel = math.Max(s.maxRel, d/math.Abs(y))
+		}
+		if !(d <= atol+rtol*math.Abs(y)) {
+			s.bad++
+		}
+	}
+	switch {
+	case aa == 0 && bb == 0:
+		s.cosine = 1
+	case aa == 0 || bb == 0:
+		s.cosine = 0
+	default:
+		s.cosine = ab / math.Sqrt(aa*bb)
+	}
+	if math.IsNaN(s.cosine) || math.IsInf(s.maxAbs, 0) {
+		// Not representable in JSON; the element count says it all.
+		s.cosine = math.NaN()
+	}
+	return s
+}
+
+// jsonSafe replaces the values JSON cannot hold (NaN, Inf) by null.
+func jsonSafe(lines []compareLine) {
+	for i := range lines {
+		for _, p := range []**float64{&lines[i].MaxAbs, &lines[i].MaxRel, &lines[i].Cosine} {
+			if *p != nil && (math.IsNaN(**p) || math.IsInf(**p, 0)) {
+				*p = nil
+			}
+		}
+	}
+}
+
+func sameShape64(a, b []int64) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+type diffOptions struct {
+	IO         *IOStreams
+	A, B       string
+	Atol, Rtol float64
+	StateDict  bool
+	MMPretrain bool
+	All        bool
+	Format     string
+	Zoo        zoo.ResolveOptions
+	// Resolve overrides zoo.Resolve (tests).
+	Resolve func(ctx context.Context, nameOrPath string) (string, error)
+}
+
+const diffLong = `Diff compares two files glipctl reads (checkpoints or features: PyTorch
+.pth, safetensors, GGUF; or zoo names) tensor by tensor: the tensors of the
+same name are compared elementwise in float64, whatever their dtypes, and
+reported with their max abs diff, max rel diff (|a-b|/|b| over elements with
+b != 0) and cosine similarity. Names only in A or only in B are listed.
+
+An element is within tolerance when |a - b| <= atol + rtol * |b| (B is the
+reference; numpy.allclose's rule; NaN never is, equal infinities are). The
+command exits 3 when a tensor is out of tolerance, shapes differ, or the
+names differ; --atol 0 --rtol 0 asks for equal values.
+
+Names are compared as the files spell them ("model/module.backbone..." in an
+official .pth). --state-dict compares the state dicts (the "state_dict/",
+"model/" or "module/" container removed); --mmpretrain also remaps an official
+GLIP layout to mmpretrain names (as convert does), so an official .pth and a
+converted file compare name for name.
+
+Text output lists the tensors that differ, then a summary line; --all lists
+every tensor; --format json writes one JSON object.`
+
+func newDiffCmd(io *IOStreams, runF func(*diffOptions) error) *cobra.Command {
+	opts := &diffOptions{IO: io}
+	cmd := &cobra.Command{
+		Use:   "diff A B",
+		Short: "Compare two checkpoints or feature files tensor by tensor",
+		Long:  diffLong,
+		Example: `  glipctl diff feats.safetensors ref.safetensors
+  glipctl diff --mmpretrain glip_tiny_model_o365_goldg_cc_sbu.pth swin-t.safetensors --atol 0 --rtol 0
+  glipctl diff --format json a.gguf b.safetensors`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) != 2 {
+				return usageError("diff needs two files, A and B (got %d arguments)", len(args))
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.A, opts.B = args[0], args[1]
+			switch {
+			case opts.Format != "text" && opts.Format != "json":
+				return usageError("--format must be text or json, not %q", opts.Format)
+			case opts.Atol < 0 || opts.Rtol < 0 || math.IsNaN(opts.Atol) || math.IsNaN(opts.Rtol):
+				return usageError("--atol and --rtol must be non-negative")
+			}
+			if runF != nil {
+				return runF(opts)
+			}
+			return diffRun(cmd.Context(), opts)
+		},
+	}
+	f := cmd.Flags()
+	f.Float64Var(&opts.Atol, "atol", defaultAtol, "absolute tolerance")
+	f.Float64Var(&opts.Rtol, "rtol", defaultRtol, "relative tolerance (relative to B)")
+	f.BoolVar(&opts.StateDict, "state-dict", false, "compare the state dicts (container prefix removed)")
+	f.BoolVar(&opts.MMPretrain, "mmpretrain", false, "compare state dicts in mmpretrain naming (remap official GLIP layouts)")
+	f.BoolVar(&opts.All, "all", false, "list every tensor, not only those that differ")
+	f.StringVar(&opts.Format, "format", "text", "output format: text or json")
+	opts.Zoo.AddFlags(f)
+	return cmd
+}
+
+type diffReport struct {
+	A        string        `json:"a"`
+	B        string        `json:"b"`
+	Atol     float64       `json:"atol"`
+	Rtol     float64       `json:"rtol"`
+	Tensors  []compareLine `json:"tensors"`
+	OnlyInA  []string      `json:"only_in_a"`
+	OnlyInB  []string      `json:"only_in_b"`
+	Compared int           `json:"compared"`
+	Differ   int           `json:"differ"`
+	Same     bool          `json:"same"`
+}
+
+func diffRun(ctx context.Context, opts *diffOptions) error {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	if err := opts.Zoo.Validate(); err != nil {
+		return usageError("%v", err)
+	}
+	resolve := opts.Resolve
+	if resolve == nil {
+		zo := opts.Zoo
+		zo.SetOutput(opts.IO.ErrOut, opts.IO.ErrTTY, false)
+		resolve = func(ctx context.Context, s string) (string, error) { return zoo.Resolve(ctx, s, zo) }
+	}
+	open := func(arg string) (*ckpt.Checkpoint, []*ckpt.Tensor, error) {
+		p, err := resolve(ctx, arg)
+		if err != nil {
+			return nil, nil, err
+		}
+		c, err := formats.Open(p, ckpt.OpenOptions{})
+		if err != nil {
+			return nil, nil, err
+		}
+		ts, err := diffTensors(c, opts)
+		if err != nil {
+			c.Close()
+			return nil, nil, fmt.Errorf("%s: %w", p, err)
+		}
+		return c, ts, nil
+	}
+	ca, ta, err := open(opts.A)
+	if err != nil {
+		return err
+	}
+	defer ca.Close()
+	cb, tb, err := open(opts.B)
+	if err != nil {
+		return err
+	}
+	defer cb.Close()
+
+	rep := diffReport{A: opts.A, B: opts.B, Atol: opts.Atol, Rtol: opts.Rtol, OnlyInA: []string{}, OnlyInB: []string{}, Tensors: []compareLine{}}
+	inB := map[string]*ckpt.Tensor{}
+	for _, t := range tb {
+		inB[t.Name] = t
+	}
+	inA := map[string]bool{}
+	for _, t := range ta {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		inA[t.Name] = true
+		b, ok := inB[t.Name]
+		if !ok {
+			rep.OnlyInA = append(rep.OnlyInA, t.Name)
+			continue
+		}
+		line := compareLine{Name: t.Name, Shape: t.Shape}
+		if !sameShape64(t.Shape, b.Shape) {
+			line.RefShape = b.Shape
+			line.Problem = fmt.Sprintf("shape %s, B has %s", ckpt.ShapeString(t.Shape), ckpt.ShapeString(b.Shape))
+		} else if a, err := t.Float64(); err != nil {
+			line.Problem = fmt.Sprintf("reading %s: %v", opts.A, err)
+		} else {
+			line = compareValues(t.Name, t.Shape, a, b, opts.Atol, opts.Rtol)
+		}
+		rep.Compared++
+		if !line.OK {
+			rep.Differ++
+		}
+		rep.Tensors = append(rep.Tensors, line)
+	}
+	for _, t := range tb {
+		if !inA[t.Name] {
+			rep.OnlyInB = append(rep.OnlyInB, t.Name)
+		}
+	}
+	rep.Same = rep.Differ == 0 && len(rep.OnlyInA) == 0 && len(rep.OnlyInB) == 0
+	if opts.Format == "json" {
+		jsonSafe(rep.Tensors)
+		b, err := json.Marshal(rep)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(opts.IO.Out, "%s\n", b)
+	} else {
+		width := 8
+		for _, l := range rep.Tensors {
+			width = max(width, len(l.Name))
+		}
+		for _, l := range rep.Tensors {
+			if opts.All || !l.OK {
+				fmt.Fprintf(opts.IO.Out, "%s\n", l.text(l.Name+strings.Repeat(" ", width-len(l.Name))))
+			}
+		}
+		for _, n := range rep.OnlyInA {
+			fmt.Fprintf(opts.IO.Out, "only in A: %s\n", n)
+		}
+		for _, n := range rep.OnlyInB {
+			fmt.Fprintf(opts.IO.Out, "only in B: %s\n", n)
+		}
+		verdict := "same within tolerance"
+		if !rep.Same {
+			verdict = "DIFFERENT"
+		}
+		fmt.Fprintf(opts.IO.Out, "%d tensors compared, %d differ, %d only in A, %d only in B (|a-b| <= %g + %g*|b|): %s\n",
+			rep.Compared, rep.Differ, len(rep.OnlyInA), len(rep.OnlyInB), opts.Atol, opts.Rtol, verdict)
+	}
+	if !rep.Same {
+		return checkFailed(fmt.Errorf("%s and %s differ: %d of %d tensors beyond tolerance, %d only in %s, %d only in %s",
+			opts.A, opts.B, rep.Differ, rep.Compared, len(rep.OnlyInA), opts.A, len(rep.OnlyInB), opts.B))
+	}
+	return nil
+}
+
+// diffTensors returns the tensors of a file as diff compares them.
+func diffTensors(c *ckpt.Checkpoint, opts *diffOptions) ([]*ckpt.Tensor, error) {
+	if !opts.StateDict && !opts.MMPretrain {
+		return c.Tensors, nil
+	}
+	_, sd := c.StateDict()
+	if !opts.MMPretrain {
+		return sd, nil
+	}
+	names := make([]string, len(sd))
+	for i, t := range sd {
+		names[i] = t.Name
+	}
+	if ckpt.DetectLayout(names) != ckpt.LayoutOfficial {
+		return sd, nil
+	}
+	kept, _, err := ckpt.RemapToMMPretrain(sd)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*ckpt.Tensor, len(kept))
+	for i, k := range kept {
+		out[i] = k.Tensor
+	}
+	return out, nil
+}

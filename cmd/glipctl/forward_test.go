@@ -1,0 +1,266 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/glipctl/glipctl/internal/ckpt"
+	"github.com/glipctl/glipctl/internal/ckpt/formats"
+)
+
+// The fixtures of testdata/forward are made by
+// scripts/forward_make_testdata.py with the PyTorch reference
+// scripts/swin_ref.py (PIL preprocessing for the PNG).
+const fwd = td + "forward/"
+
+// maxRelDiff returns, over the tensors of want, the worst
+// max|got-want|/max|want|, failing when a tensor is missing.
+func maxRelDiff(t *testing.T, gotPath, wantPath string, names map[string]string) float64 {
+	t.Helper()
+	g, err := formats.Open(gotPath, ckpt.OpenOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	w, err := formats.Open(wantPath, ckpt.OpenOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	worst := 0.0
+	for _, wt := range w.Tensors {
+		name := wt.Name
+		if n, ok := names[name]; ok {
+			name = n
+		}
+		gt := g.Tensor(name)
+		if gt == nil {
+			t.Fatalf("%s: no tensor %s", gotPath, name)
+		}
+		if !sameShape64(gt.Shape, wt.Shape) {
+			t.Fatalf("%s: shape %v, reference %v", name, gt.Shape, wt.Shape)
+		}
+		a, _ := gt.Float64()
+		b, _ := wt.Float64()
+		var md, mr float64
+		for i := range a {
+			md = math.Max(md, math.Abs(a[i]-b[i]))
+			mr = math.Max(mr, math.Abs(b[i]))
+		}
+		worst = math.Max(worst, md/mr)
+	}
+	return worst
+}
+
+func TestForwardMatchesReference(t *testing.T) {
+	dir := t.TempDir()
+	for _, c := range []struct {
+		name string
+		args []string
+		ref  string
+	}{
+		{"png glip no resize", []string{"--model", fwd + "tiny_mm.safetensors", "--semantics", "glip", "--no-resize", fwd + "scene.png"}, "ref_png_glip_noresize.safetensors"},
+		// Official layout (remapped in memory), default resize (224 for
+		// window 7, PIL bilinear), mmpretrain semantics.
+		{"png official default resize", []string{"--model", fwd + "tiny_official.pth", fwd + "scene.png"}, "ref_png_mmpretrain_224.safetensors"},
+		{"npy glip", []string{"--model", fwd + "tiny_mm.safetensors", "--semantics", "glip", "--input", fwd + "x_37x53.npy"}, "ref_x_glip.safetensors"},
+		{"npy glip out indices", []string{"--model", fwd + "tiny_official.pth", "--semantics", "glip", "--out-indices", "0,1,3", "--input", fwd + "x_37x53.npy"}, "ref_x_glip_out013.safetensors"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			out := filepath.Join(dir, strings.ReplaceAll(c.name, " ", "_")+".safetensors")
+			args := append([]string{"forward"}, c.args...)
+			args = append(args, "-o", out, "--compare", fwd+c.ref)
+			code, stdout, stderr := runCmd(t, args...)
+			if code != 0 {
+				t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+			}
+			if !strings.Contains(stdout, ": ok") || strings.Contains(stdout, "FAIL") {
+				t.Errorf("compare summary:\n%s", stdout)
+			}
+			rel := maxRelDiff(t, out, fwd+c.ref, nil)
+			t.Logf("worst max|diff|/max|ref| %.3g", rel)
+			if rel > 1e-4 {
+				t.Errorf("features differ from the reference by %.3g of max|ref|", rel)
+			}
+		})
+	}
+}
+
+func TestForwardSeveralInputsAndDeterminism(t *testing.T) {
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "a.safetensors"), filepath.Join(dir, "b.safetensors")
+	args := []string{"forward", "--model", fwd + "tiny_mm.safetensors", "--semantics", "glip", "--size", "64", fwd + "scene.png", "--input", fwd + "x_37x53.npy", "--input", fwd + "x_37x53.npy"}
+	for _, out := range []string{a, b} {
+		code, stdout, stderr := runCmd(t, append(args, "-o", out)...)
+		if code != 0 {
+			t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+		}
+	}
+	ba, _ := os.ReadFile(a)
+	bb, _ := os.ReadFile(b)
+	if !bytes.Equal(ba, bb) {
+		t.Error("two runs with the same inputs wrote different files")
+	}
+	c, err := formats.Open(a, ckpt.OpenOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var names []string
+	for _, tn := range c.Tensors {
+		names = append(names, tn.Name)
+		if tn.DType != ckpt.F32 || len(tn.Shape) != 4 {
+			t.Errorf("%s: %s %v", tn.Name, tn.DType, tn.Shape)
+		}
+	}
+	sort.Strings(names)
+	want := []string{"scene.png/stage1", "scene.png/stage2", "scene.png/stage3",
+		"x_37x53.npy#2/stage1", "x_37x53.npy#2/stage2", "x_37x53.npy#2/stage3",
+		"x_37x53.npy#3/stage1", "x_37x53.npy#3/stage2", "x_37x53.npy#3/stage3"}
+	if strings.Join(names, " ") != strings.Join(want, " ") {
+		t.Errorf("tensor names %v, want %v", names, want)
+	}
+	// The per-input entries are the single-input features.
+	rel := maxRelDiff(t, a, fwd+"ref_x_glip.safetensors", map[string]string{
+		"stage1": "x_37x53.npy#3/stage1", "stage2": "x_37x53.npy#3/stage2", "stage3": "x_37x53.npy#3/stage3"})
+	if rel > 1e-4 {
+		t.Errorf("x_37x53.npy#3 differs from the reference by %.3g", rel)
+	}
+	// Nothing but the outputs in the directory.
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 2 {
+		t.Errorf("directory holds %d entries", len(entries))
+	}
+}
+
+func TestForwardCompareFails(t *testing.T) {
+	// mmpretrain features against the glip reference: stage 3 differs.
+	code, stdout, stderr := runCmd(t, "forward", "--model", fwd+"tiny_mm.safetensors", "--size", "224", fwd+"scene.png", "--compare", fwd+"ref_png_glip_noresize.safetensors")
+	if code != exitCheckFailed {
+		t.Fatalf("exit %d, want 3\n%s\n%s", code, stdout, stderr)
+	}
+	if !strings.Contains(stdout, "FAIL") || !strings.Contains(stderr, "beyond tolerance") {
+		t.Errorf("stdout:\n%s\nstderr:\n%s", stdout, stderr)
+	}
+	// A stage the reference lacks fails too.
+	code, stdout, _ = runCmd(t, "forward", "--model", fwd+"tiny_mm.safetensors", "--semantics", "glip", "--out-indices", "0,1,2,3", "--input", fwd+"x_37x53.npy", "--compare", fwd+"ref_x_glip.safetensors")
+	if code != exitCheckFailed || !strings.Contains(stdout, "missing from the reference") {
+		t.Errorf("exit %d\n%s", code, stdout)
+	}
+	// Within tolerance with a generous atol.
+	code, _, stderr = runCmd(t, "forward", "--model", fwd+"tiny_mm.safetensors", "--semantics", "glip", "--input", fwd+"x_37x53.npy", "--compare", fwd+"ref_x_glip.safetensors", "--atol", "0", "--rtol", "0")
+	if code != exitCheckFailed {
+		t.Errorf("exact comparison of float32 features passed: exit %d %s", code, stderr)
+	}
+}
+
+func TestForwardJSON(t *testing.T) {
+	code, stdout, stderr := runCmd(t, "forward", "--format", "json", "--model", fwd+"tiny_mm.safetensors", "--semantics", "glip", "--input", fwd+"x_37x53.npy", "--compare", fwd+"ref_x_glip.safetensors")
+	if code != 0 {
+		t.Fatalf("exit %d %s", code, stderr)
+	}
+	var rep forwardReport
+	if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
+		t.Fatalf("%v\n%s", err, stdout)
+	}
+	if rep.Semantics != "glip" || len(rep.Inputs) != 1 || len(rep.Inputs[0].Stages) != 3 || rep.Compare == nil || !rep.Compare.OK {
+		t.Fatalf("%+v", rep)
+	}
+	s := rep.Inputs[0].Stages[2]
+	if s.Name != "stage3" || len(s.Shape) != 4 || s.Shape[1] != 64 || !(s.Min <= s.Mean && s.Mean <= s.Max) || s.Std <= 0 {
+		t.Errorf("stage summary %+v", s)
+	}
+	if c := rep.Inputs[0].Compare[0]; c.Cosine == nil || *c.Cosine < 0.999999 || !c.OK {
+		t.Errorf("compare %+v", c)
+	}
+}
+
+func TestForwardErrors(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.npy")
+	os.WriteFile(bad, []byte("\x93NUMPY\x01\x00\x10\x00{'descr': '>f4'}\n"), 0o644)
+	out := filepath.Join(dir, "out.safetensors")
+	m := fwd + "tiny_mm.safetensors"
+	for _, c := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"forward", fwd + "scene.png"}, exitUsage, "--model"},
+		{[]string{"forward", "--model", m}, exitUsage, "IMAGE"},
+		{[]string{"forward", "--model", m, "--size", "64", "--no-resize", fwd + "scene.png"}, exitUsage, "exclude"},
+		{[]string{"forward", "--model", m, "--size", "64", "--input", fwd + "x_37x53.npy"}, exitUsage, "image inputs"},
+		{[]string{"forward", "--model", m, "--atol", "1", "--input", fwd + "x_37x53.npy"}, exitUsage, "--compare"},
+		{[]string{"forward", "--model", m, "--semantics", "timm", "--input", fwd + "x_37x53.npy"}, exitUsage, "semantics"},
+		{[]string{"forward", "--model", m, "--out-indices", "1,x", "--input", fwd + "x_37x53.npy"}, exitUsage, "out-indices"},
+		{[]string{"forward", "--model", m, "--format", "xml", "--input", fwd + "x_37x53.npy"}, exitUsage, "format"},
+		// mmpretrain refuses a 37x53 input: the error names the stage and suggests glip.
+		{[]string{"forward", "--model", m, "--input", fwd + "x_37x53.npy", "-o", out}, exitError, "stage 1: its 5x7 feature map"},
+		{[]string{"forward", "--model", m, "--semantics", "glip", "--out-indices", "4", "--input", fwd + "x_37x53.npy"}, exitError, "out of range"},
+		// A bad second input: nothing written.
+		{[]string{"forward", "--model", m, "--semantics", "glip", "--input", fwd + "x_37x53.npy", "--input", bad, "-o", out}, exitError, "bad.npy"},
+		{[]string{"forward", "--model", fwd + "scene.png", "--input", fwd + "x_37x53.npy"}, exitError, "scene.png"},
+		{[]string{"forward", "--model", m, fwd + "x_37x53.npy"}, exitError, "not a JPEG or PNG"},
+		{[]string{"forward", "--model", m, "--semantics", "glip", "--input", fwd + "x_37x53.npy", "-o", filepath.Join(dir, "no", "such", "dir", "o.safetensors")}, exitError, "no such"},
+	} {
+		code, stdout, stderr := runCmd(t, c.args...)
+		if code != c.code || !strings.Contains(stderr, c.want) {
+			t.Errorf("%v: exit %d, stderr %q (stdout %q); want exit %d and %q", c.args, code, stderr, stdout, c.code, c.want)
+		}
+		if code == exitError && strings.Count(strings.TrimSpace(stderr), "\n") > 0 {
+			t.Errorf("%v: error is not one line: %q", c.args, stderr)
+		}
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+		t.Errorf("files left behind: %v", entries)
+	}
+}
+
+func TestParseIndices(t *testing.T) {
+	if v, err := parseIndices(" 1, 2,3"); err != nil || len(v) != 3 || v[2] != 3 {
+		t.Errorf("%v %v", v, err)
+	}
+	for _, s := range []string{"1,,2", "-1", "a", "1,1"} {
+		if _, err := parseIndices(s); err == nil {
+			t.Errorf("%q accepted", s)
+		}
+	}
+}
+
+// TestForwardTestdataUpToDate: the committed testdata/forward is what
+// scripts/forward_make_testdata.py makes (needs Debian's torch; CI has it,
+// and there a missing torch fails the test).
+func TestForwardTestdataUpToDate(t *testing.T) {
+	const py = "/usr/bin/python3"
+	if out, err := exec.Command(py, "-c", "import torch, PIL, numpy").CombinedOutput(); err != nil {
+		msg := fmt.Sprintf("%s with torch, PIL and numpy is needed: %v %s", py, err, bytes.TrimSpace(out))
+		if os.Getenv("CI") == "true" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	dir := t.TempDir()
+	if out, err := exec.Command(py, "../../scripts/forward_make_testdata.py", "--out", dir).CombinedOutput(); err != nil {
+		t.Fatalf("forward_make_testdata.py: %v\n%s", err, out)
+	}
+	made, _ := os.ReadDir(dir)
+	committed, _ := os.ReadDir(fwd)
+	if len(made) != len(committed) {
+		t.Errorf("the script makes %d files, testdata/forward holds %d", len(made), len(committed))
+	}
+	for _, e := range made {
+		a, _ := os.ReadFile(filepath.Join(dir, e.Name()))
+		b, err := os.ReadFile(filepath.Join(fwd, e.Name()))
+		if err != nil || !bytes.Equal(a, b) {
+			t.Errorf("testdata/forward/%s is not what scripts/forward_make_testdata.py makes: regenerate it", e.Name())
+		}
+	}
+}

@@ -1,0 +1,204 @@
+// Package preprocess turns image files into the normalised input tensors
+// of the GLIP Swin backbone, the way the reference Python pipeline does:
+// PIL's Image.open(...).convert("RGB"), numpy BGR order, PIL's bilinear
+// resize, then (pixel - mean) / std per channel in float32. It also reads
+// already normalised inputs from .npy files.
+package preprocess
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"image"
+	"image/color"
+	"image/jpeg"
+	"image/png"
+	"io"
+	"os"
+)
+
+// MeanBGR and StdBGR are the GLIP models' normalisation constants (glip-facts
+// section 1), in BGR order: channel 0 of the input is blue.
+var (
+	MeanBGR = [3]float32{103.53, 116.28, 123.675}
+	StdBGR  = [3]float32{57.375, 57.12, 58.395}
+)
+
+// MaxPixels bounds the size of an image glipctl decodes (checked from the
+// header before any pixel is allocated).
+const MaxPixels = 1 << 28
+
+// Image is an 8-bit BGR image: Pix holds H rows of W pixels of 3 bytes
+// (blue, green, red).
+type Image struct {
+	W, H int
+	Pix  []uint8
+}
+
+// Load decodes a JPEG or PNG file into BGR.
+//
+// Colour handling follows PIL's convert("RGB"): alpha is dropped, not
+// composited (the stored colour of a transparent pixel is kept); grey is
+// replicated; palette images take their palette colours; 16-bit colour
+// channels keep their high byte; 16-bit grey is clipped to 255 (PIL goes
+// through its 32-bit integer mode). PNG decoding is exact; JPEG decoding is
+// Go's (image/jpeg), whose IDCT and chroma upsampling can differ from
+// libjpeg's by a few intensity levels. EXIF orientation is not applied
+// (neither does PIL's Image.open).
+func Load(path string) (*Image, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	img, err := Decode(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return img, nil
+}
+
+// Decode reads a JPEG or PNG image from r (see Load).
+func Decode(r io.Reader) (*Image, error) {
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return nil, err
+	}
+	var decode func(io.Reader) (image.Image, error)
+	var config func(io.Reader) (image.Config, error)
+	switch {
+	case bytes.HasPrefix(data, []byte("\x89PNG\r\n\x1a\n")):
+		decode, config = png.Decode, png.DecodeConfig
+	case bytes.HasPrefix(data, []byte{0xff, 0xd8, 0xff}):
+		decode, config = jpeg.Decode, jpeg.DecodeConfig
+	default:
+		return nil, errors.New("not a JPEG or PNG image")
+	}
+	// The header's size is checked before the decoder allocates pixels.
+	cfg, err := config(bytes.NewReader(data))
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Width <= 0 || cfg.Height <= 0 || int64(cfg.Width)*int64(cfg.Height) > MaxPixels {
+		return nil, fmt.Errorf("image size %dx%d is empty or too large", cfg.Width, cfg.Height)
+	}
+	m, err := decode(bytes.NewReader(data))
+	if err != nil {
+		return nil, err
+	}
+	return FromImage(m), nil
+}
+
+// FromImage converts a decoded image to BGR with PIL's convert("RGB")
+// rules (see Load).
+func FromImage(m image.Image) *Image {
+	b := m.Bounds()
+	w, h := b.Dx(), b.Dy()
+	out := &Image{W: w, H: h, Pix: make([]uint8, w*h*3)}
+	put := func(x, y int, r, g, bl uint8) {
+		i := (y*w + x) * 3
+		out.Pix[i], out.Pix[i+1], out.Pix[i+2] = bl, g, r
+	}
+	switch src := m.(type) {
+	case *image.RGBA:
+		// Go's PNG decoder returns RGBA only for opaque images, where
+		// premultiplied and straight colours agree.
+		for y := 0; y < h; y++ {
+			for x := 0; x < w; x++ {
+				c := src.RGBAAt(b.Min.X+x, b.Min.Y+y)
+				put(x, y, c.R, c.G, c.B)
+			}
+		}
+	case *image.NRGBA:
+		for y := 0; y < h; y++ {
+			for x := 0; x < w; x++ {
+				c := src.NRGBAAt(b.Min.X+x, b.Min.Y+y)
+				put(x, y, c.R, c.G, c.B)
+			}
+		}
+	case *image.RGBA64:
+		for y := 0; y < h; y++ {
+			for x := 0; x < w; x++ {
+				c := src.RGBA64At(b.Min.X+x, b.Min.Y+y)
+				put(x, y, uint8(c.R>>8), uint8(c.G>>8), uint8(c.B>>8))
+			}
+		}
+	case *image.NRGBA64:
+		for y := 0; y < h; y++ {
+			for x := 0; x < w; x++ {
+				c := src.NRGBA64At(b.Min.X+x, b.Min.Y+y)
+				put(x, y, uint8(c.R>>8), uint8(c.G>>8), uint8(c.B>>8))
+			}
+		}
+	case *image.Gray:
+		for y := 0; y < h; y++ {
+			for x := 0; x < w; x++ {
+				v := src.GrayAt(b.Min.X+x, b.Min.Y+y).Y
+				put(x, y, v, v, v)
+			}
+		}
+	case *image.Gray16:
+		for y := 0; y < h; y++ {
+			for x := 0; x < w; x++ {
+				v := uint8(min(src.Gray16At(b.Min.X+x, b.Min.Y+y).Y, 255))
+				put(x, y, v, v, v)
+			}
+		}
+	case *image.Paletted:
+		pal := make([][3]uint8, len(src.Palette))
+		for i, c := range src.Palette {
+			pal[i] = straightRGB(c)
+		}
+		for y := 0; y < h; y++ {
+			for x := 0; x < w; x++ {
+				p := pal[src.ColorIndexAt(b.Min.X+x, b.Min.Y+y)]
+				put(x, y, p[0], p[1], p[2])
+			}
+		}
+	case *image.YCbCr:
+		for y := 0; y < h; y++ {
+			for x := 0; x < w; x++ {
+				yi := src.YOffset(b.Min.X+x, b.Min.Y+y)
+				ci := src.COffset(b.Min.X+x, b.Min.Y+y)
+				r, g, bl := color.YCbCrToRGB(src.Y[yi], src.Cb[ci], src.Cr[ci])
+				put(x, y, r, g, bl)
+			}
+		}
+	default:
+		for y := 0; y < h; y++ {
+			for x := 0; x < w; x++ {
+				c := straightRGB(m.At(b.Min.X+x, b.Min.Y+y))
+				put(x, y, c[0], c[1], c[2])
+			}
+		}
+	}
+	return out
+}
+
+// straightRGB returns a colour's non-premultiplied 8-bit RGB.
+func straightRGB(c color.Color) [3]uint8 {
+	switch v := c.(type) {
+	case color.NRGBA:
+		return [3]uint8{v.R, v.G, v.B}
+	case color.RGBA:
+		if v.A == 0xff || v.A == 0 {
+			return [3]uint8{v.R, v.G, v.B}
+		}
+	}
+	n := color.NRGBAModel.Convert(c).(color.NRGBA)
+	return [3]uint8{n.R, n.G, n.B}
+}
+
+// Normalize returns the image as a (3, H, W) float32 tensor, channel c
+// being (pixel[c] - mean[c]) / std[c] computed in float32 (as numpy does
+// on float32 arrays), with channels in BGR order.
+func (m *Image) Normalize(mean, std [3]float32) []float32 {
+	n := m.W * m.H
+	out := make([]float32, 3*n)
+	for i := 0; i < n; i++ {
+		for c := 0; c < 3; c++ {
+			out[c*n+i] = (float32(m.Pix[i*3+c]) - mean[c]) / std[c]
+		}
+	}
+	return out
+}

@@ -1,0 +1,346 @@
+package swin
+
+import (
+	"fmt"
+	"math"
+	"sort"
+	"strings"
+
+	"github.com/glipctl/glipctl/internal/ckpt"
+)
+
+// Semantics selects which of the two reference backbones the forward pass
+// reproduces (glip-facts section 3). They differ only in when a block with
+// an odd index shifts its windows.
+type Semantics string
+
+const (
+	// MMPretrain is mmpretrain's SwinTransformer with pad_small_map=False,
+	// what the converted zoo weights are used with: odd blocks shift by
+	// window/2 unless min(H, W) == window (no shift); min(H, W) < window is
+	// an error.
+	MMPretrain Semantics = "mmpretrain"
+	// GLIP is the GLIP repository's detection backbone, what the weights
+	// were trained with: odd blocks always shift by window/2, with the
+	// shifted-window mask computed on the padded map, whatever its size.
+	GLIP Semantics = "glip"
+)
+
+// ParseSemantics accepts "mmpretrain" or "glip" (case-insensitively).
+func ParseSemantics(s string) (Semantics, error) {
+	switch strings.ToLower(s) {
+	case string(MMPretrain):
+		return MMPretrain, nil
+	case string(GLIP):
+		return GLIP, nil
+	}
+	return "", fmt.Errorf("unknown semantics %q (want mmpretrain or glip)", s)
+}
+
+// DefaultOutIndices are the output stages of both zoo models.
+var DefaultOutIndices = []int{1, 2, 3}
+
+// LayerNorm epsilon of every norm of the backbone.
+const lnEps = 1e-5
+
+// maskValue is the additive attention mask between tokens of different
+// regions of a shifted window.
+const maskValue = -100
+
+// linear is a fully connected layer: y = x·Wᵀ + b, W is out×in row-major.
+type linear struct {
+	w       []float32
+	b       []float32 // nil: no bias
+	out, in int
+}
+
+type layerNorm struct {
+	w, b []float32
+}
+
+type block struct {
+	norm1, norm2 layerNorm
+	qkv, proj    linear
+	fc1, fc2     linear
+	// bias is the relative position bias expanded per head: bias[h*N*N +
+	// i*N + j] for window tokens i, j (N = window²).
+	bias []float32
+}
+
+type merge struct {
+	norm layerNorm // over 4C, in nn.Unfold (channel-major) order
+	red  linear    // 2C × 4C, no bias
+}
+
+type stage struct {
+	dim, heads int
+	blocks     []block
+	down       *merge // nil for the last stage
+}
+
+// Model is a Swin backbone with its weights in float32, ready to run.
+type Model struct {
+	Arch Arch
+	// MatMul is the matrix product kernel; nil means DefaultMatMul.
+	MatMul MatMul
+	// Warnings are things about the weights a user should know.
+	Warnings []string
+
+	patchW []float32 // embed × (in_chans*patch*patch), conv weight flattened
+	patchB []float32
+	patchN layerNorm
+	stages []stage
+	// norms are the per-output norms norm{K} present in the weights.
+	norms map[int]layerNorm
+}
+
+// OutNorms returns the stage indices K for which the weights hold a
+// norm{K}, in increasing order.
+func (m *Model) OutNorms() []int {
+	ks := make([]int, 0, len(m.norms))
+	for k := range m.norms {
+		ks = append(ks, k)
+	}
+	sort.Ints(ks)
+	return ks
+}
+
+// FromCheckpoint builds a model from an open checkpoint of any layout: its
+// state dict (container prefix removed) is used as is when it has
+// mmpretrain names, and remapped in memory with ckpt.RemapToMMPretrain when
+// it has the official GLIP names.
+func FromCheckpoint(c *ckpt.Checkpoint) (*Model, error) {
+	_, sd := c.StateDict()
+	names := make([]string, len(sd))
+	for i, t := range sd {
+		names[i] = t.Name
+	}
+	var warn []string
+	if ckpt.DetectLayout(names) == ckpt.LayoutOfficial {
+		kept, _, err := ckpt.RemapToMMPretrain(sd)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", c.Path, err)
+		}
+		sd = make([]*ckpt.Tensor, len(kept))
+		for i, k := range kept {
+			sd[i] = k.Tensor
+		}
+		warn = append(warn, "official GLIP layout: remapped to mmpretrain names in memory")
+	}
+	m, err := FromTensors(sd)
+	if err != nil {
+		if c.Path != "" {
+			return nil, fmt.Errorf("%s: %w", c.Path, err)
+		}
+		return nil, err
+	}
+	m.Warnings = append(warn, m.Warnings...)
+	return m, nil
+}
+
+// FromTensors builds a model from tensors with mmpretrain backbone names
+// ("backbone.stages.0.blocks.0.attn.w_msa.qkv.weight"; the "backbone."
+// prefix may be missing). The architecture is read off the shapes
+// (ArchFromShapes); every tensor it needs is checked against the expected
+// shape and converted to float32 (F32, F16, BF16, Q8_0, ... via
+// Tensor.Float32). Tensors that are not part of the backbone are ignored.
+func FromTensors(tensors []*ckpt.Tensor) (*Model, error) {
+	byName := map[string]*ckpt.Tensor{}
+	shapes := map[string][]int64{}
+	for _, t := range tensors {
+		n := t.Name
+		if !strings.HasPrefix(n, "backbone.") {
+			n = "backbone." + n
+		}
+		if _, dup := byName[n]; dup && n != t.Name {
+			continue // a "backbone."-prefixed tensor wins over a bare one
+		}
+		byName[n] = t
+		shapes[n] = t.Shape
+	}
+	arch, err := ArchFromShapes(shapes)
+	if err != nil {
+		return nil, err
+	}
+	if arch.PatchSize <= 0 || arch.InChans <= 0 || arch.MLPRatio <= 0 || arch.Window <= 0 {
+		return nil, fmt.Errorf("implausible architecture (%s, patch %d, in_chans %d, mlp ratio %d)", arch, arch.PatchSize, arch.InChans, arch.MLPRatio)
+	}
+	m := &Model{Arch: arch, norms: map[int]layerNorm{}}
+	// Which output norms exist decides the expected keys.
+	var outs []int
+	for k := range arch.Depths {
+		if _, ok := byName[fmt.Sprintf("backbone.norm%d.weight", k)]; ok {
+			outs = append(outs, k)
+		}
+	}
+	want := map[string][]int64{}
+	for _, ks := range arch.ExpectedKeys(outs) {
+		want[ks.Name] = ks.Shape
+	}
+	get := func(name string) ([]float32, error) {
+		t, ok := byName[name]
+		if !ok {
+			return nil, fmt.Errorf("missing tensor %s", name)
+		}
+		if ws, ok := want[name]; ok && !sameShape(t.Shape, ws) {
+			return nil, fmt.Errorf("tensor %s has shape %s, want %s", name, ckpt.ShapeString(t.Shape), ckpt.ShapeString(ws))
+		}
+		if !t.DType.IsFloat() {
+			return nil, fmt.Errorf("tensor %s has dtype %s, want a floating-point type", name, t.DType)
+		}
+		v, err := t.Float32()
+		if err != nil {
+			return nil, err
+		}
+		for _, x := range v {
+			if x-x != 0 { // NaN or ±Inf
+				return nil, fmt.Errorf("tensor %s holds NaN or Inf", name)
+			}
+		}
+		return v, nil
+	}
+	getLN := func(prefix string) (layerNorm, error) {
+		w, err := get(prefix + ".weight")
+		if err != nil {
+			return layerNorm{}, err
+		}
+		b, err := get(prefix + ".bias")
+		return layerNorm{w, b}, err
+	}
+	getLinear := func(prefix string, bias bool) (linear, error) {
+		w, err := get(prefix + ".weight")
+		if err != nil {
+			return linear{}, err
+		}
+		s := byName[prefix+".weight"].Shape
+		l := linear{w: w, out: int(s[0]), in: int(s[1])}
+		if bias {
+			if l.b, err = get(prefix + ".bias"); err != nil {
+				return linear{}, err
+			}
+		}
+		return l, nil
+	}
+
+	if m.patchW, err = get("backbone.patch_embed.projection.weight"); err != nil {
+		return nil, err
+	}
+	if m.patchB, err = get("backbone.patch_embed.projection.bias"); err != nil {
+		return nil, err
+	}
+	if m.patchN, err = getLN("backbone.patch_embed.norm"); err != nil {
+		return nil, err
+	}
+	w := arch.Window
+	nTok := w * w
+	relIndex := RelativePositionIndex(w)
+	for i, depth := range arch.Depths {
+		st := stage{dim: arch.EmbedDim << i, heads: arch.Heads[i]}
+		for j := 0; j < depth; j++ {
+			p := fmt.Sprintf("backbone.stages.%d.blocks.%d.", i, j)
+			var b block
+			if b.norm1, err = getLN(p + "norm1"); err != nil {
+				return nil, err
+			}
+			if b.norm2, err = getLN(p + "norm2"); err != nil {
+				return nil, err
+			}
+			if b.qkv, err = getLinear(p+"attn.w_msa.qkv", true); err != nil {
+				return nil, err
+			}
+			if b.proj, err = getLinear(p+"attn.w_msa.proj", true); err != nil {
+				return nil, err
+			}
+			if b.fc1, err = getLinear(p+"ffn.layers.0.0", true); err != nil {
+				return nil, err
+			}
+			if b.fc2, err = getLinear(p+"ffn.layers.1", true); err != nil {
+				return nil, err
+			}
+			table, err := get(p + "attn.w_msa.relative_position_bias_table")
+			if err != nil {
+				return nil, err
+			}
+			if err := checkRelIndex(byName[p+"attn.w_msa.relative_position_index"], relIndex); err != nil {
+				return nil, err
+			}
+			heads := st.heads
+			b.bias = make([]float32, heads*nTok*nTok)
+			for h := 0; h < heads; h++ {
+				for q := 0; q < nTok*nTok; q++ {
+					b.bias[h*nTok*nTok+q] = table[relIndex[q]*heads+h]
+				}
+			}
+			st.blocks = append(st.blocks, b)
+		}
+		if i < len(arch.Depths)-1 {
+			p := fmt.Sprintf("backbone.stages.%d.downsample.", i)
+			var d merge
+			if d.norm, err = getLN(p + "norm"); err != nil {
+				return nil, err
+			}
+			if d.red, err = getLinear(p+"reduction", false); err != nil {
+				return nil, err
+			}
+			st.down = &d
+		}
+		m.stages = append(m.stages, st)
+	}
+	for _, k := range outs {
+		if m.norms[k], err = getLN(fmt.Sprintf("backbone.norm%d", k)); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+func sameShape(a, b []int64) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// RelativePositionIndex returns the Swin relative position index of a w×w
+// window: for window tokens i = (yi, xi) and j = (yj, xj) (row-major),
+// index[i*w*w+j] = (yi-yj+w-1)*(2w-1) + (xi-xj+w-1), a row of the
+// relative_position_bias_table.
+func RelativePositionIndex(w int) []int {
+	n := w * w
+	idx := make([]int, n*n)
+	for i := 0; i < n; i++ {
+		yi, xi := i/w, i%w
+		for j := 0; j < n; j++ {
+			yj, xj := j/w, j%w
+			idx[i*n+j] = (yi-yj+w-1)*(2*w-1) + (xi - xj + w - 1)
+		}
+	}
+	return idx
+}
+
+// checkRelIndex verifies a checkpoint's relative_position_index buffer (when
+// present) against the standard one; the forward pass uses the standard one.
+func checkRelIndex(t *ckpt.Tensor, want []int) error {
+	if t == nil {
+		return nil
+	}
+	n := int64(math.Sqrt(float64(len(want))))
+	if !sameShape(t.Shape, []int64{n, n}) {
+		return fmt.Errorf("tensor %s has shape %s, want [%d, %d]", t.Name, ckpt.ShapeString(t.Shape), n, n)
+	}
+	v, err := t.Float64()
+	if err != nil {
+		return err
+	}
+	for i, x := range v {
+		if x != float64(want[i]) {
+			return fmt.Errorf("tensor %s differs from the standard Swin relative position index at element %d (%v, want %d)", t.Name, i, x, want[i])
+		}
+	}
+	return nil
+}

@@ -1,0 +1,114 @@
+#!/usr/bin/python3
+"""The PyTorch side of scripts/bench_forward.sh: the same forward pass as
+`glipctl forward` (mmpretrain semantics, out_indices 1,2,3 with their norms)
+on PyTorch, as a whole process or timed in process.
+
+    forward_torch.py make --out DIR
+        Swin-T weights (real dimensions, random, seed 1) as DIR/swin_t_mm.pth
+        (mmpretrain layout), DIR/swin_t_mm.safetensors, and an input
+        DIR/x_224.npy (float32 (1,3,224,224)).
+    forward_torch.py run --weights W.pth --input x.npy --out feats.safetensors
+                         [--threads N] [--impl torchvision|ref]
+        import torch, load the checkpoint, one forward pass, save the
+        features: what the whole-process timing measures.
+    forward_torch.py bench --weights W.pth --input x.npy [--threads N]
+                         [--impl torchvision|ref] [--repeat K]
+        in process: load once, warm up, time K forward passes; prints
+        "best_ms median_ms".
+
+--impl torchvision (default) runs torchvision's SwinTransformer (its shift
+rule equals mmpretrain's on square maps, facts section 5) loaded with the
+same weights, plus the per-stage norms; --impl ref runs scripts/swin_ref.py
+in float32. Needs Debian's python3-torch (and libopenblas0-pthread for a
+fair matmul).
+"""
+import argparse
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+
+def build(sd, impl):
+    """A callable x -> {K: (1, C, H, W)} for mmpretrain-named float32 weights."""
+    import torch
+    import torch.nn.functional as F
+    import swin_ref as ref
+    outs = (1, 2, 3)
+    if impl == "ref":
+        return lambda x: ref.forward(sd, x, "mmpretrain", outs)[0]
+    from torchvision.models import swin_transformer as tvs
+    a = ref.arch_of(sd)
+    m = tvs.SwinTransformer(patch_size=[a["patch"]] * 2, embed_dim=a["embed"], depths=a["depths"],
+                            num_heads=a["heads"], window_size=[a["window"]] * 2, stochastic_depth_prob=0.0).eval()
+    # mmpretrain -> official (inverse reorder of the merging tensors) -> torchvision
+    m.load_state_dict(ref.official_to_torchvision(ref.mmpretrain_to_official(sd), m.state_dict()))
+    norms = {k: (sd[f"backbone.norm{k}.weight"], sd[f"backbone.norm{k}.bias"]) for k in outs}
+
+    def run(x):
+        res, t = {}, x
+        for li, layer in enumerate(m.features):
+            t = layer(t)
+            if li % 2 == 1 and li // 2 in norms:
+                w, b = norms[li // 2]
+                res[li // 2] = F.layer_norm(t, (t.shape[-1],), w, b, 1e-5).permute(0, 3, 1, 2).contiguous()
+        return res
+    return run
+
+
+def load(path):
+    import swin_ref as ref
+    return {k: v for k, v in ref.load_weights(path).items()}
+
+
+def main(argv):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    mk = sub.add_parser("make")
+    mk.add_argument("--out", required=True)
+    for name in ("run", "bench"):
+        p = sub.add_parser(name)
+        p.add_argument("--weights", required=True)
+        p.add_argument("--input", required=True)
+        p.add_argument("--threads", type=int, default=0)
+        p.add_argument("--impl", default="torchvision", choices=["torchvision", "ref"])
+        if name == "run":
+            p.add_argument("--out", required=True)
+        else:
+            p.add_argument("--repeat", type=int, default=10)
+    a = ap.parse_args(argv)
+    import numpy as np
+    import torch
+    import swin_ref as ref
+    if a.cmd == "make":
+        os.makedirs(a.out, exist_ok=True)
+        sd = ref.official_to_mmpretrain(ref.random_official(96, [2, 2, 6, 2], [3, 6, 12, 24], 7, seed=1, junk=False))
+        torch.save({"state_dict": sd, "meta": {}}, os.path.join(a.out, "swin_t_mm.pth"))
+        ref.save_safetensors(os.path.join(a.out, "swin_t_mm.safetensors"), sd)
+        x = torch.randn(1, 3, 224, 224, generator=torch.Generator().manual_seed(2))
+        np.save(os.path.join(a.out, "x_224.npy"), x.numpy())
+        return 0
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    sd = load(a.weights)
+    x = torch.from_numpy(np.load(a.input))
+    f = build(sd, a.impl)
+    with torch.no_grad():
+        if a.cmd == "run":
+            outs = f(x)
+            ref.save_safetensors(a.out, {f"stage{k}": v for k, v in sorted(outs.items())})
+            return 0
+        f(x)  # warm up
+        times = []
+        for _ in range(a.repeat):
+            t0 = time.perf_counter()
+            f(x)
+            times.append(time.perf_counter() - t0)
+    times.sort()
+    print(f"{times[0] * 1e3:.1f} {times[len(times) // 2] * 1e3:.1f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
