@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -59,7 +60,7 @@ func (c compareLine) text(name string) string {
 // (equal infinities pass, NaN never does).
 func compareValues(name string, shape []int64, a []float64, ref *ckpt.Tensor, atol, rtol float64) compareLine {
 	line := compareLine{Name: name, Shape: shape}
-	if !sameShape64(shape, ref.Shape) {
+	if !slices.Equal(shape, ref.Shape) {
 		line.RefShape = ref.Shape
 		line.Problem = fmt.Sprintf("shape %s, reference %s", ckpt.ShapeString(shape), ckpt.ShapeString(ref.Shape))
 		return line
@@ -129,18 +130,6 @@ func jsonSafe(lines []compareLine) {
 			}
 		}
 	}
-}
-
-func sameShape64(a, b []int64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 type diffOptions struct {
@@ -286,7 +275,7 @@ func diffRun(ctx context.Context, opts *diffOptions) error {
 			continue
 		}
 		line := compareLine{Name: t.Name, Shape: t.Shape}
-		if !sameShape64(t.Shape, b.Shape) {
+		if !slices.Equal(t.Shape, b.Shape) {
 			line.RefShape = b.Shape
 			line.Problem = fmt.Sprintf("shape %s, B has %s", ckpt.ShapeString(t.Shape), ckpt.ShapeString(b.Shape))
 		} else if a, err := t.Float64(); err != nil {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -45,7 +46,7 @@ func maxRelDiff(t *testing.T, gotPath, wantPath string, names map[string]string)
 		if gt == nil {
 			t.Fatalf("%s: no tensor %s", gotPath, name)
 		}
-		if !sameShape64(gt.Shape, wt.Shape) {
+		if !slices.Equal(gt.Shape, wt.Shape) {
 			t.Fatalf("%s: shape %v, reference %v", name, gt.Shape, wt.Shape)
 		}
 		a, _ := gt.Float64()

@@ -2,6 +2,7 @@ package convert
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -246,7 +247,7 @@ func (p *Plan) checkArch(mmName map[string]string, match func(swin.Arch) (zoo.En
 		if !ok {
 			return fmt.Errorf("not a consistent Swin backbone (%s): %s is missing", a, p.nameOf(ks.Name))
 		}
-		if !equalShape(o.Shape(), ks.Shape) {
+		if !slices.Equal(o.Shape(), ks.Shape) {
 			return fmt.Errorf("not a consistent Swin backbone (%s): %s has shape %s, want %s", a, o.From, ckpt.ShapeString(o.Shape()), ckpt.ShapeString(ks.Shape))
 		}
 	}
@@ -289,18 +290,6 @@ func (p *Plan) sourceExample() string {
 		return p.Outputs[0].From
 	}
 	return ""
-}
-
-func equalShape(a, b []int64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // Preprocess returns the model's input normalisation: the zoo entry's, or

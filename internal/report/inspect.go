@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/glipctl/glipctl/internal/ckpt"
@@ -210,7 +211,7 @@ func (in *Inspection) checkBackbone(c *ckpt.Checkpoint, opts InspectOptions) {
 			in.MissingKeys = append(in.MissingKeys, prefix+name)
 			continue
 		}
-		if !equalShape(got, k.Shape) {
+		if !slices.Equal(got, k.Shape) {
 			in.ShapeMismatches = append(in.ShapeMismatches, ShapeMismatch{Name: fileName[k.Name], Shape: got, Expected: k.Shape})
 		}
 	}
@@ -229,18 +230,6 @@ func (in *Inspection) checkBackbone(c *ckpt.Checkpoint, opts InspectOptions) {
 			in.UnexpectedKeys = append(in.UnexpectedKeys, prefix+t.Name)
 		}
 	}
-}
-
-func equalShape(a, b []int64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // WriteJSON writes the inspection as one line of JSON.

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -207,7 +208,7 @@ func compareFeature(t testing.TB, f Feature, ref *ckpt.Tensor) (maxDiff, maxRef 
 	if ref == nil {
 		t.Fatalf("stage%d: no reference tensor", f.Stage)
 	}
-	if !sameShape(ref.Shape, f.Shape()) {
+	if !slices.Equal(ref.Shape, f.Shape()) {
 		t.Fatalf("stage%d: shape %v, reference %v", f.Stage, f.Shape(), ref.Shape)
 	}
 	want, err := ref.Float32()

@@ -3,6 +3,7 @@ package swin
 import (
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 
@@ -182,7 +183,7 @@ func FromTensors(tensors []*ckpt.Tensor) (*Model, error) {
 		if !ok {
 			return nil, fmt.Errorf("missing tensor %s", name)
 		}
-		if ws, ok := want[name]; ok && !sameShape(t.Shape, ws) {
+		if ws, ok := want[name]; ok && !slices.Equal(t.Shape, ws) {
 			return nil, fmt.Errorf("tensor %s has shape %s, want %s", name, ckpt.ShapeString(t.Shape), ckpt.ShapeString(ws))
 		}
 		if !t.DType.IsFloat() {
@@ -294,18 +295,6 @@ func FromTensors(tensors []*ckpt.Tensor) (*Model, error) {
 	return m, nil
 }
 
-func sameShape(a, b []int64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
 // RelativePositionIndex returns the Swin relative position index of a w×w
 // window: for window tokens i = (yi, xi) and j = (yj, xj) (row-major),
 // index[i*w*w+j] = (yi-yj+w-1)*(2w-1) + (xi-xj+w-1), a row of the
@@ -330,7 +319,7 @@ func checkRelIndex(t *ckpt.Tensor, want []int) error {
 		return nil
 	}
 	n := int64(math.Sqrt(float64(len(want))))
-	if !sameShape(t.Shape, []int64{n, n}) {
+	if !slices.Equal(t.Shape, []int64{n, n}) {
 		return fmt.Errorf("tensor %s has shape %s, want [%d, %d]", t.Name, ckpt.ShapeString(t.Shape), n, n)
 	}
 	v, err := t.Float64()
