@@ -1,0 +1,76 @@
+// Package gemm is a fast single-precision matrix product for the Swin
+// forward pass.
+//
+// Kernel.MatMulT implements exactly the contract of swin.MatMul
+// (C = A·Bᵀ + bias on row-major float32 matrices with row strides, C
+// overwritten, safe for concurrent use, the same result for the same
+// arguments on every call) without importing package swin. Next to it:
+//
+//   - MatMulTEpilogue fuses the bias, an exact erf GELU and a residual
+//     addition into the store of each register tile, while the tile is
+//     still in L1, instead of separate passes over C (stage 1's fc1 with
+//     GELU, 3136×384×96: about 30% less time fused than MatMulT followed
+//     by GELU, and little more than the product alone).
+//   - BatchMatMulT and BatchMatMul run many small products (the window
+//     attention: windows × heads products of 49×49×32) in parallel over
+//     the batch, each product on one goroutine.
+//   - MatMul is C = A·B with B stored k×n (row-major, read along n). It
+//     spares attention·V the transposition of V into a scratch buffer:
+//     packing B panels from a k×n matrix copies rows, while A·Bᵀ has to
+//     transpose B's rows.
+//   - GELU applies the same exact GELU in place to a slice.
+//
+// # Design
+//
+// The products follow the BLIS/GotoBLAS scheme. C is cut into column
+// blocks of nc, k into slices of at most kc, rows into blocks of mc. For
+// each (column block, k slice) the kc×nc piece of B is packed into
+// nr-wide panels (p-major: the nr values of one k index are contiguous),
+// and for each row block the mc×kc piece of A into mr-tall panels; the
+// micro-kernel then computes mr×nr tiles of C from one A panel (streamed
+// from L2) and one B panel (kept in L1), summing along k in registers.
+// When a row block meets at most 8 B panels (n <= 128), packing A costs
+// more than it saves and the kernel reads A in place (rows at stride lda).
+// Edge tiles are computed whole and stored through masks, never through
+// a copy.
+//
+// The sum over k of an element of C is always done in the same order: k
+// slices fixed by k alone, increasing k within a slice, one FMA
+// accumulator per element, the bias added to the first slice's sum,
+// later slices added to C. So an element does not depend on the tile, the
+// block or the goroutine that computed it: results are bitwise the same
+// for any number of workers, and a batched product equals the same
+// product computed alone.
+//
+// Parallelism: C is split into a grid of rectangles, one per goroutine
+// (at most Workers, by default GOMAXPROCS), each packing what it needs
+// into buffers of its own. The grid comes from a cost model (multiply-adds
+// of the largest rectangle including tile padding, plus packing, plus a
+// fixed cost per goroutine), so small products run inline on the calling
+// goroutine. The goroutines are helpers started once and kept, fed through
+// a channel: a parallel call starts none, and when all helpers are busy
+// the caller does the work itself. (Sharing each packed B slice between
+// goroutines, with a phase barrier per slice, measured slower on 2 cores
+// than packing B twice.) Packing buffers come from a bounded free list and
+// the per-call state from a sync.Pool: no allocation per call in steady
+// state.
+//
+// Kernels are chosen at run time with golang.org/x/sys/cpu:
+//
+//   - avx2: Go assembly for AVX2+FMA. 6×16 tiles: 12 ymm accumulators,
+//     two B vectors and one A broadcast in flight per k step, unrolled 4
+//     times, with prefetches of A and B ahead and of the C tile; mc=144,
+//     kc=256, nc=1024: an A block of 144×256 floats (144 KiB) stays in the
+//     512 KiB L2, a B panel of 256×16 floats (16 KiB) in the 32 KiB L1, a
+//     B slice of 256×1024 floats (1 MiB) in L3. Packing transposes 8×8
+//     blocks in assembly. GELU is vectorised in assembly (gelu_amd64.s,
+//     about 1.2 ns a value on one core, like torch's own GELU; the same
+//     GELU in Go with float64 math is 25 times slower).
+//   - go: portable pure Go on the same packed layout and tile shape, used
+//     on other architectures and with -tags purego.
+//
+// There is no AVX-512 kernel: the development machine has none to run and
+// test it on. One would be another impl listed first by archImpls under
+// cpu.X86.HasAVX512F (for example a 14×32 zmm tile with its own mr, nr and
+// blocking); the driver takes the tile and block sizes from the impl.
+package gemm

@@ -1,0 +1,7 @@
+//go:build !amd64 || purego
+
+package gemm
+
+// archImpls: no assembly kernels on this architecture or with -tags
+// purego.
+func archImpls() []*impl { return nil }
