@@ -3,7 +3,12 @@ package swin
 import (
 	"fmt"
 	"math"
+	"runtime"
 	"slices"
+	"sync"
+	"sync/atomic"
+
+	"github.com/glipctl/glipctl/internal/gemm"
 )
 
 // Input is a batch of images in NCHW float32, already normalised.
@@ -142,8 +147,42 @@ func (m *Model) Forward(x Input, opts Options) ([]Feature, error) {
 		feats[i] = Feature{Stage: k, N: x.N, C: c, H: s[0], W: s[1], Data: make([]float32, x.N*c*s[0]*s[1])}
 	}
 	plane := x.C * x.H * x.W
-	for n := 0; n < x.N; n++ {
-		m.forwardOne(x.Data[n*plane:(n+1)*plane], x.H, x.W, sem, outs, feats, n)
+	procs := runtime.GOMAXPROCS(0)
+	// Images of a batch run in parallel, one goroutine and one workspace
+	// each, in rounds of procs images; the rest (fewer than procs) run one
+	// after the other with every product and pass parallel inside. Either
+	// way an image's result does not depend on how it was scheduled.
+	together := 0
+	if procs > 1 && x.N >= procs {
+		together = x.N / procs * procs
+	}
+	if together > 0 {
+		mm := serialMatMul(m.mm())
+		var next atomic.Int64
+		var wg sync.WaitGroup
+		wg.Add(procs)
+		for w := 0; w < procs; w++ {
+			go func() {
+				defer wg.Done()
+				ws := m.getWorkspace()
+				defer m.putWorkspace(ws)
+				for {
+					n := int(next.Add(1) - 1)
+					if n >= together {
+						return
+					}
+					m.forwardOne(ws, mm, 1, x.Data[n*plane:(n+1)*plane], x.H, x.W, sem, outs, feats, n)
+				}
+			}()
+		}
+		wg.Wait()
+	}
+	if together < x.N {
+		ws := m.getWorkspace()
+		for n := together; n < x.N; n++ {
+			m.forwardOne(ws, m.mm(), procs, x.Data[n*plane:(n+1)*plane], x.H, x.W, sem, outs, feats, n)
+		}
+		m.putWorkspace(ws)
 	}
 	return feats, nil
 }
@@ -155,13 +194,44 @@ func (m *Model) mm() MatMul {
 	return DefaultMatMul
 }
 
+// workspace holds the buffers of one forward pass of one image, reused by
+// every block and by later calls (Model.pool), so that a pass allocates
+// nothing but its outputs in steady state. One goroutine uses it at a
+// time.
+type workspace struct {
+	x, x2, t, wins, qkv, scores, hid, cols []float32
+	vt                                     [][]float32 // per goroutine, kernels without BatchMatMul
+	src                                    []int32
+	labels                                 []int8
+}
+
+func (m *Model) getWorkspace() *workspace {
+	if ws, ok := m.pool.Get().(*workspace); ok {
+		return ws
+	}
+	return new(workspace)
+}
+
+func (m *Model) putWorkspace(ws *workspace) { m.pool.Put(ws) }
+
+// grow returns (*buf)[:n], reallocating when it is too short. Callers
+// overwrite what they use.
+func grow[T any](buf *[]T, n int) []T {
+	if cap(*buf) < n {
+		*buf = make([]T, n)
+	}
+	*buf = (*buf)[:n]
+	return *buf
+}
+
 // forwardOne runs one CHW image and writes image n of each output feature.
-func (m *Model) forwardOne(img []float32, h, w int, sem Semantics, outs []int, feats []Feature, n int) {
-	x, hh, ww := m.patchEmbed(img, h, w)
+// par is the number of goroutines its row-wise passes may use.
+func (m *Model) forwardOne(ws *workspace, mm MatMul, par int, img []float32, h, w int, sem Semantics, outs []int, feats []Feature, n int) {
+	x, hh, ww := m.patchEmbed(ws, mm, par, img, h, w)
 	for i := range m.stages {
 		st := &m.stages[i]
 		for j := range st.blocks {
-			m.blockForward(x, hh, ww, st, &st.blocks[j], m.Arch.shiftFor(j, hh, ww, sem))
+			m.blockForward(ws, mm, par, x, hh, ww, st, &st.blocks[j], m.Arch.shiftFor(j, hh, ww, sem))
 		}
 		if oi := slices.Index(outs, i); oi >= 0 {
 			f := &feats[oi]
@@ -169,45 +239,50 @@ func (m *Model) forwardOne(img []float32, h, w int, sem Semantics, outs []int, f
 			var y []float32
 			switch {
 			case ok:
-				y = layerNormRows(x, st.dim, ln)
+				y = layerNormRows(par, grow(&ws.t, len(x)), x, st.dim, ln)
 			case sem == GLIP: // norm0 of GLIP: identity
 				y = x
 			default: // a missing mmpretrain norm0: LayerNorm(1, 0)
-				y = layerNormRows(x, st.dim, layerNorm{})
+				y = layerNormRows(par, grow(&ws.t, len(x)), x, st.dim, layerNorm{})
 			}
 			dst := f.Data[n*f.C*f.H*f.W : (n+1)*f.C*f.H*f.W]
 			transposeTo(dst, y, hh*ww, st.dim)
 		}
 		if st.down != nil {
-			x, hh, ww = m.patchMerge(x, hh, ww, st.dim, st.down)
+			x, hh, ww = m.patchMerge(ws, mm, par, x, hh, ww, st.dim, st.down)
 		}
 	}
 }
 
 // patchEmbed is the patch convolution (kernel = stride = patch, the input
 // zero-padded at the bottom/right to a multiple of the patch) followed by
-// patch_embed.norm. It returns the tokens (row-major map, C per token).
-func (m *Model) patchEmbed(img []float32, h, w int) ([]float32, int, int) {
+// patch_embed.norm. It returns the tokens (row-major map, C per token) in
+// ws.x.
+func (m *Model) patchEmbed(ws *workspace, mm MatMul, par int, img []float32, h, w int) ([]float32, int, int) {
 	p := m.Arch.PatchSize
 	cin := m.Arch.InChans
 	e := m.Arch.EmbedDim
 	hh, ww := (h+p-1)/p, (w+p-1)/p
 	kk := cin * p * p
-	cols := make([]float32, hh*ww*kk)
-	parallelFor(hh, ww*kk, func(lo, hi int) {
+	cols := grow(&ws.cols, hh*ww*kk)
+	parallelForN(par, hh, ww*kk, func(lo, hi int) {
 		for y := lo; y < hi; y++ {
 			for x := 0; x < ww; x++ {
 				col := cols[(y*ww+x)*kk : (y*ww+x+1)*kk]
 				for c := 0; c < cin; c++ {
 					for ky := 0; ky < p; ky++ {
 						iy := y*p + ky
+						dst := col[c*p*p+ky*p : c*p*p+ky*p+p]
 						if iy >= h {
+							clear(dst)
 							continue
 						}
 						row := img[c*h*w+iy*w:]
-						for kx := 0; kx < p; kx++ {
+						for kx := range dst {
 							if ix := x*p + kx; ix < w {
-								col[c*p*p+ky*p+kx] = row[ix]
+								dst[kx] = row[ix]
+							} else {
+								dst[kx] = 0
 							}
 						}
 					}
@@ -215,123 +290,186 @@ func (m *Model) patchEmbed(img []float32, h, w int) ([]float32, int, int) {
 			}
 		}
 	})
-	tok := make([]float32, hh*ww*e)
-	m.mm().MatMulT(hh*ww, e, kk, cols, kk, m.patchW, kk, m.patchB, tok, e)
-	layerNormInPlace(tok, e, m.patchN)
+	tok := grow(&ws.x, hh*ww*e)
+	mm.MatMulT(hh*ww, e, kk, cols, kk, m.patchW, kk, m.patchB, tok, e)
+	layerNormRows(par, tok, tok, e, m.patchN)
 	return tok, hh, ww
 }
 
 // blockForward runs one Swin block on the tokens x (h×w map, st.dim each)
 // in place: x += attn(norm1(x)); x += mlp(norm2(x)).
-func (m *Model) blockForward(x []float32, h, w int, st *stage, b *block, shift int) {
+func (m *Model) blockForward(ws *workspace, mm MatMul, par int, x []float32, h, w int, st *stage, b *block, shift int) {
 	c := st.dim
 	win := m.Arch.Window
 	ntok := win * win
 	hp, wp := (h+win-1)/win*win, (w+win-1)/win*win
 	nwy, nwx := hp/win, wp/win
 	nwin := nwy * nwx
-	t := layerNormRows(x, c, b.norm1)
 
-	// Partition the (padded, cyclically shifted) map into windows. Token
-	// (sy, sx) of the shifted map is token ((sy+shift)%hp, (sx+shift)%wp)
-	// of the padded map; padding tokens are zero.
-	src := windowSources(h, w, hp, wp, win, shift)
-	wins := make([]float32, nwin*ntok*c)
-	parallelFor(len(src), c, func(lo, hi int) {
+	// norm1, written straight into the (padded, cyclically shifted) map
+	// partitioned into windows: window token i is token src[i] of x, or
+	// padding (zero) when src[i] < 0.
+	src := windowSources(grow(&ws.src, hp*wp), h, w, hp, wp, win, shift)
+	wins := grow(&ws.wins, nwin*ntok*c)
+	parallelForN(par, len(src), c*4, func(lo, hi int) {
 		for i := lo; i < hi; i++ {
-			if s := src[i]; s >= 0 {
-				copy(wins[i*c:(i+1)*c], t[s*c:(s+1)*c])
+			dst := wins[i*c : (i+1)*c]
+			if s := int(src[i]); s >= 0 {
+				layerNormRow(dst, x[s*c:(s+1)*c], b.norm1)
+			} else {
+				clear(dst)
 			}
 		}
 	})
-	mm := m.mm()
-	qkv := make([]float32, nwin*ntok*3*c)
+	qkv := grow(&ws.qkv, nwin*ntok*3*c)
 	mm.MatMulT(nwin*ntok, 3*c, c, wins, c, b.qkv.w, c, b.qkv.b, qkv, 3*c)
 
 	var labels []int8
 	if shift > 0 {
-		labels = maskLabels(hp, wp, win, shift)
+		labels = maskLabels(grow(&ws.labels, hp*wp), hp, wp, win, shift)
 	}
-	heads := st.heads
-	hd := c / heads
-	scale := float32(1 / math.Sqrt(float64(hd)))
-	att := wins // reuse: every element is overwritten below
-	parallelFor(nwin*heads, ntok*ntok*hd*2, func(lo, hi int) {
-		s := make([]float32, ntok*ntok)
-		vt := make([]float32, hd*ntok)
-		for task := lo; task < hi; task++ {
-			wi, head := task/heads, task%heads
-			base := wi * ntok * 3 * c
-			q := qkv[base+head*hd:]
-			k := qkv[base+c+head*hd:]
-			v := qkv[base+2*c+head*hd:]
-			mm.MatMulT(ntok, ntok, hd, q, 3*c, k, 3*c, nil, s, ntok)
-			bias := b.bias[head*ntok*ntok : (head+1)*ntok*ntok]
-			var lab []int8
-			if labels != nil {
-				lab = labels[wi*ntok : (wi+1)*ntok]
-			}
-			for i := 0; i < ntok; i++ {
-				row := s[i*ntok : (i+1)*ntok]
-				brow := bias[i*ntok : (i+1)*ntok]
-				for j := range row {
-					row[j] = row[j]*scale + brow[j]
+	att := wins // every element is overwritten by the attention
+	m.attention(ws, mm, par, qkv, att, nwin, ntok, c, st.heads, b, labels)
+
+	// The projection, then the partition and the shift reversed, the
+	// padding cropped and the residual added in one pass. When the
+	// windows are the map itself (one window column, no shift, no
+	// padding) the residual goes into the product's store.
+	em, fused := mm.(EpilogueMatMul)
+	if fused && shift == 0 && nwx == 1 && hp == h && wp == w {
+		em.MatMulTEpilogue(nwin*ntok, c, c, att, c, b.proj.w, c, x, c, gemm.Epilogue{Bias: b.proj.b, Residual: x, LdResidual: c})
+	} else {
+		y := qkv[:nwin*ntok*c] // qkv is no longer needed
+		mm.MatMulT(nwin*ntok, c, c, att, c, b.proj.w, c, b.proj.b, y, c)
+		parallelForN(par, len(src), c, func(lo, hi int) {
+			for i := lo; i < hi; i++ {
+				if s := int(src[i]); s >= 0 {
+					addTo(x[s*c:(s+1)*c], y[i*c:(i+1)*c])
 				}
-				if lab != nil {
-					li := lab[i]
-					for j := range row {
-						if lab[j] != li {
-							row[j] += maskValue
+			}
+		})
+	}
+
+	// MLP: x += fc2(GELU(fc1(norm2(x)))).
+	l := h * w
+	t := layerNormRows(par, grow(&ws.t, l*c), x, c, b.norm2)
+	hid := b.fc1.out
+	hbuf := grow(&ws.hid, l*hid)
+	if fused {
+		em.MatMulTEpilogue(l, hid, c, t, c, b.fc1.w, c, hbuf, hid, gemm.Epilogue{Bias: b.fc1.b, GELU: true})
+		em.MatMulTEpilogue(l, c, hid, hbuf, hid, b.fc2.w, hid, x, c, gemm.Epilogue{Bias: b.fc2.b, Residual: x, LdResidual: c})
+		return
+	}
+	mm.MatMulT(l, hid, c, t, c, b.fc1.w, c, b.fc1.b, hbuf, hid)
+	parallelForN(par, l, hid*8, func(lo, hi int) { geluInPlace(hbuf[lo*hid : hi*hid]) })
+	mm.MatMulT(l, c, hid, hbuf, hid, b.fc2.w, hid, b.fc2.b, t, c)
+	parallelForN(par, l, c, func(lo, hi int) { addTo(x[lo*c:hi*c], t[lo*c:hi*c]) })
+}
+
+// scoreBudget is the number of attention scores (float32) computed at a
+// time: windows are taken in groups whose scores stay in cache between the
+// product, the softmax and the product with V.
+const scoreBudget = 1 << 18
+
+// attention is the window attention of a block: for every window and
+// head, softmax(q·kᵀ·scale + bias + mask)·v, from qkv (window tokens × 3C,
+// [q | k | v], heads contiguous in each) into att (window tokens × C).
+func (m *Model) attention(ws *workspace, mm MatMul, par int, qkv, att []float32, nwin, ntok, c, heads int, b *block, labels []int8) {
+	hd := c / heads
+	c3 := 3 * c
+	nn := ntok * ntok
+	scale := float32(1 / math.Sqrt(float64(hd)))
+	group := max(1, min(nwin, scoreBudget/(heads*nn)))
+	scores := grow(&ws.scores, group*heads*nn)
+	bm, batched := mm.(BatchMatMul)
+	for w0 := 0; w0 < nwin; w0 += group {
+		g := min(group, nwin-w0)
+		q0 := w0 * ntok * c3 // this group's qkv rows
+		// Scores: scores[(wi*heads+head)*nn + i*ntok + j] = q_i·k_j.
+		switch {
+		case batched && g >= heads:
+			for head := 0; head < heads; head++ {
+				bm.BatchMatMulT(g, ntok, ntok, hd, qkv[q0+head*hd:], ntok*c3, c3, qkv[q0+c+head*hd:], ntok*c3, c3, scores[head*nn:], heads*nn, ntok)
+			}
+		case batched:
+			for wi := 0; wi < g; wi++ {
+				r := q0 + wi*ntok*c3
+				bm.BatchMatMulT(heads, ntok, ntok, hd, qkv[r:], hd, c3, qkv[r+c:], hd, c3, scores[wi*heads*nn:], nn, ntok)
+			}
+		default:
+			parallelForN(par, g*heads, nn*hd*2, func(lo, hi int) {
+				for task := lo; task < hi; task++ {
+					wi, head := task/heads, task%heads
+					r := q0 + wi*ntok*c3 + head*hd
+					mm.MatMulT(ntok, ntok, hd, qkv[r:], c3, qkv[r+c:], c3, nil, scores[task*nn:], ntok)
+				}
+			})
+		}
+		// Scale, relative position bias, shift mask and softmax, one pass
+		// per row.
+		parallelForN(par, g*heads*ntok, ntok*8, func(lo, hi int) {
+			for r := lo; r < hi; r++ {
+				task, i := r/ntok, r%ntok
+				wi, head := w0+task/heads, task%heads
+				var lab []int8
+				if labels != nil {
+					lab = labels[wi*ntok : (wi+1)*ntok]
+				}
+				softmaxRow(scores[r*ntok:(r+1)*ntok], scale, b.bias[head*nn+i*ntok:head*nn+(i+1)*ntok], lab, i)
+			}
+		})
+		// att = P·v.
+		a0 := w0 * ntok * c
+		switch {
+		case batched && g >= heads:
+			for head := 0; head < heads; head++ {
+				bm.BatchMatMul(g, ntok, hd, ntok, scores[head*nn:], heads*nn, ntok, qkv[q0+2*c+head*hd:], ntok*c3, c3, att[a0+head*hd:], ntok*c, c)
+			}
+		case batched:
+			for wi := 0; wi < g; wi++ {
+				bm.BatchMatMul(heads, ntok, hd, ntok, scores[wi*heads*nn:], nn, ntok, qkv[q0+wi*ntok*c3+2*c:], hd, c3, att[a0+wi*ntok*c:], hd, c)
+			}
+		default:
+			workers := min(par, g*heads)
+			for len(ws.vt) < workers {
+				ws.vt = append(ws.vt, nil)
+			}
+			var next atomic.Int64
+			parallelForN(workers, workers, 1<<20, func(lo, hi int) {
+				for wk := lo; wk < hi; wk++ {
+					vt := grow(&ws.vt[wk], hd*ntok)
+					for {
+						task := int(next.Add(1) - 1)
+						if task >= g*heads {
+							break
 						}
+						wi, head := task/heads, task%heads
+						v := qkv[q0+wi*ntok*c3+2*c+head*hd:]
+						for tkn := 0; tkn < ntok; tkn++ {
+							for d, val := range v[tkn*c3 : tkn*c3+hd] {
+								vt[d*ntok+tkn] = val
+							}
+						}
+						mm.MatMulT(ntok, hd, ntok, scores[task*nn:], ntok, vt, ntok, nil, att[a0+wi*ntok*c+head*hd:], c)
 					}
 				}
-				softmaxInPlace(row)
-			}
-			for tkn := 0; tkn < ntok; tkn++ {
-				vr := v[tkn*3*c : tkn*3*c+hd]
-				for d, val := range vr {
-					vt[d*ntok+tkn] = val
-				}
-			}
-			mm.MatMulT(ntok, hd, ntok, s, ntok, vt, ntok, nil, att[wi*ntok*c+head*hd:], c)
+			})
 		}
-	})
-	y := qkv[:nwin*ntok*c] // reuse
-	mm.MatMulT(nwin*ntok, c, c, att, c, b.proj.w, c, b.proj.b, y, c)
-	// Reverse the partition and the shift, crop the padding, add the
-	// residual.
-	parallelFor(len(src), c, func(lo, hi int) {
-		for i := lo; i < hi; i++ {
-			if s := src[i]; s >= 0 {
-				addTo(x[s*c:(s+1)*c], y[i*c:(i+1)*c])
-			}
-		}
-	})
-
-	// MLP.
-	t = layerNormRows(x, c, b.norm2)
-	l := h * w
-	hid := b.fc1.out
-	hbuf := make([]float32, l*hid)
-	mm.MatMulT(l, hid, c, t, c, b.fc1.w, c, b.fc1.b, hbuf, hid)
-	parallelFor(l, hid*8, func(lo, hi int) { geluInPlace(hbuf[lo*hid : hi*hid]) })
-	mm.MatMulT(l, c, hid, hbuf, hid, b.fc2.w, hid, b.fc2.b, t, c)
-	parallelFor(l, c, func(lo, hi int) { addTo(x[lo*c:hi*c], t[lo*c:hi*c]) })
+	}
 }
 
 // windowSources maps each window token (window-major, then row-major
 // within the window) of the shifted, padded hp×wp map to its token in the
 // h×w map, or -1 for padding.
-func windowSources(h, w, hp, wp, win, shift int) []int {
+func windowSources(src []int32, h, w, hp, wp, win, shift int) []int32 {
 	nwx := wp / win
-	src := make([]int, hp*wp)
 	for sy := 0; sy < hp; sy++ {
 		py := (sy + shift) % hp
 		for sx := 0; sx < wp; sx++ {
 			px := (sx + shift) % wp
 			i := ((sy/win)*nwx+sx/win)*win*win + (sy%win)*win + sx%win
 			if py < h && px < w {
-				src[i] = py*w + px
+				src[i] = int32(py*w + px)
 			} else {
 				src[i] = -1
 			}
@@ -345,7 +483,7 @@ func windowSources(h, w, hp, wp, win, shift int) []int {
 // hp-shift) and [hp-shift, hp) are regions 0, 1, 2 (likewise columns), and
 // the label is 3*row region + column region. Tokens of different regions
 // do not attend to each other (mask -100).
-func maskLabels(hp, wp, win, shift int) []int8 {
+func maskLabels(lab []int8, hp, wp, win, shift int) []int8 {
 	region := func(v, size int) int8 {
 		switch {
 		case v < size-win:
@@ -356,7 +494,6 @@ func maskLabels(hp, wp, win, shift int) []int8 {
 		return 2
 	}
 	nwx := wp / win
-	lab := make([]int8, hp*wp)
 	for sy := 0; sy < hp; sy++ {
 		for sx := 0; sx < wp; sx++ {
 			i := ((sy/win)*nwx+sx/win)*win*win + (sy%win)*win + sx%win
@@ -370,33 +507,41 @@ func maskLabels(hp, wp, win, shift int) []int8 {
 // the bottom/right to even sides) in nn.Unfold's channel-major order
 // (channel c of neighbour (dy, dx) at c*4 + dy*2 + dx), normalises and
 // reduces it to 2C.
-func (m *Model) patchMerge(x []float32, h, w, c int, d *merge) ([]float32, int, int) {
+func (m *Model) patchMerge(ws *workspace, mm MatMul, par int, x []float32, h, w, c int, d *merge) ([]float32, int, int) {
 	h2, w2 := (h+1)/2, (w+1)/2
 	c4 := 4 * c
-	cat := make([]float32, h2*w2*c4)
-	parallelFor(h2, w2*c4, func(lo, hi int) {
+	cat := grow(&ws.cols, h2*w2*c4)
+	parallelForN(par, h2, w2*c4*2, func(lo, hi int) {
 		for y := lo; y < hi; y++ {
 			for xx := 0; xx < w2; xx++ {
 				dst := cat[(y*w2+xx)*c4 : (y*w2+xx+1)*c4]
 				for dy := 0; dy < 2; dy++ {
 					for dx := 0; dx < 2; dx++ {
 						sy, sx := 2*y+dy, 2*xx+dx
+						off := dy*2 + dx
 						if sy >= h || sx >= w {
+							for ch := 0; ch < c; ch++ {
+								dst[ch*4+off] = 0
+							}
 							continue
 						}
 						srow := x[(sy*w+sx)*c : (sy*w+sx+1)*c]
-						off := dy*2 + dx
 						for ch, v := range srow {
 							dst[ch*4+off] = v
 						}
 					}
 				}
+				layerNormRow(dst, dst, d.norm)
 			}
 		}
 	})
-	layerNormInPlace(cat, c4, d.norm)
-	out := make([]float32, h2*w2*d.red.out)
-	m.mm().MatMulT(h2*w2, d.red.out, c4, cat, c4, d.red.w, c4, nil, out, d.red.out)
+	// The merged map goes to whichever of ws.x, ws.x2 does not hold x.
+	buf := &ws.x
+	if len(ws.x) > 0 && &ws.x[0] == &x[0] {
+		buf = &ws.x2
+	}
+	out := grow(buf, h2*w2*d.red.out)
+	mm.MatMulT(h2*w2, d.red.out, c4, cat, c4, d.red.w, c4, nil, out, d.red.out)
 	return out, h2, w2
 }
 

@@ -4,6 +4,8 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+
+	"github.com/glipctl/glipctl/internal/gemm"
 )
 
 // MatMul is the one matrix product the forward pass uses. Every matrix
@@ -31,8 +33,57 @@ type MatMul interface {
 	MatMulT(m, n, k int, a []float32, lda int, b []float32, ldb int, bias []float32, c []float32, ldc int)
 }
 
-// DefaultMatMul is the kernel a Model uses when its MatMul field is nil.
-var DefaultMatMul MatMul = GoMatMul{}
+// EpilogueMatMul is an optional capability of a MatMul: the product with
+// the bias, an exact GELU and a residual addition fused into its store,
+//
+//	C = act(A·Bᵀ + ep.Bias) + ep.Residual    (see gemm.Epilogue)
+//
+// The forward pass uses it, when the kernel has it, for qkv (bias), fc1
+// (bias and GELU) and fc2 (bias and the residual, C itself). A kernel
+// without it gets MatMulT followed by separate passes.
+type EpilogueMatMul interface {
+	MatMul
+	MatMulTEpilogue(m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, ep gemm.Epilogue)
+}
+
+// BatchMatMul is an optional capability of a MatMul: many independent
+// products of one shape in one call (the window attention: scores Q·Kᵀ
+// over windows or heads, and probabilities·V). Product q reads A at
+// a[q*strideA:], B at b[q*strideB:] and writes C at c[q*strideC:].
+// BatchMatMulT multiplies by Bᵀ (B_q is n×k), BatchMatMul by B (B_q is k×n,
+// row stride ldb >= n). No bias. A kernel without it gets a loop of
+// MatMulT calls on goroutines of the forward pass (and V transposed).
+type BatchMatMul interface {
+	MatMul
+	BatchMatMulT(batch, m, n, k int, a []float32, strideA, lda int, b []float32, strideB, ldb int, c []float32, strideC, ldc int)
+	BatchMatMul(batch, m, n, k int, a []float32, strideA, lda int, b []float32, strideB, ldb int, c []float32, strideC, ldc int)
+}
+
+// DefaultMatMul is the kernel a Model uses when its MatMul field is nil:
+// the SIMD SGEMM of internal/gemm (AVX2+FMA assembly where the CPU has
+// it, portable Go otherwise), which has both optional capabilities.
+var DefaultMatMul MatMul = gemm.Kernel{}
+
+var (
+	_ EpilogueMatMul = gemm.Kernel{}
+	_ BatchMatMul    = gemm.Kernel{}
+)
+
+// serialMatMul returns mm limited to the calling goroutine when it is one
+// of the kernels that take a worker count (used when the images of a
+// batch run in parallel, one goroutine each); other kernels are returned
+// as they are. Results do not depend on the worker count.
+func serialMatMul(mm MatMul) MatMul {
+	switch k := mm.(type) {
+	case gemm.Kernel:
+		k.Workers = 1
+		return k
+	case GoMatMul:
+		k.Workers = 1
+		return k
+	}
+	return mm
+}
 
 // GoMatMul is the portable pure-Go kernel: 4×2 register tiles of dot
 // products along k, column blocks of B sized to stay in cache, and
@@ -214,10 +265,14 @@ func dot1(a, b []float32) float32 {
 // GOMAXPROCS goroutines; cost is a rough per-item cost (in multiply-adds)
 // that decides whether goroutines pay off.
 func parallelFor(n int, cost int, body func(lo, hi int)) {
+	parallelForN(runtime.GOMAXPROCS(0), n, cost, body)
+}
+
+// parallelForN is parallelFor on at most workers goroutines.
+func parallelForN(workers, n int, cost int, body func(lo, hi int)) {
 	if n <= 0 {
 		return
 	}
-	workers := runtime.GOMAXPROCS(0)
 	if workers <= 1 || int64(n)*int64(max(cost, 1)) < 1<<15 || n == 1 {
 		body(0, n)
 		return

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/glipctl/glipctl/internal/ckpt"
 )
@@ -93,6 +94,9 @@ type Model struct {
 	stages []stage
 	// norms are the per-output norms norm{K} present in the weights.
 	norms map[int]layerNorm
+	// pool holds *workspace: the buffers of forward passes, reused across
+	// calls and safe for concurrent ones (each pass takes its own).
+	pool sync.Pool
 }
 
 // OutNorms returns the stage indices K for which the weights hold a

@@ -2,31 +2,22 @@ package swin
 
 import "math"
 
-// layerNormRows returns LayerNorm(x) over rows of c values (eps 1e-5); a
-// zero layerNorm (nil weight and bias) means weight 1, bias 0. Mean and
-// variance are accumulated in float64.
-func layerNormRows(x []float32, c int, ln layerNorm) []float32 {
-	out := make([]float32, len(x))
+// layerNormRows writes LayerNorm(x) over rows of c values (eps 1e-5) to
+// dst (which may be x) on up to par goroutines and returns dst; a zero
+// layerNorm (nil weight and bias) means weight 1, bias 0.
+func layerNormRows(par int, dst, x []float32, c int, ln layerNorm) []float32 {
+	dst = dst[:len(x)]
 	rows := len(x) / c
-	parallelFor(rows, c*4, func(lo, hi int) {
+	parallelForN(par, rows, c*4, func(lo, hi int) {
 		for r := lo; r < hi; r++ {
-			layerNormRow(out[r*c:(r+1)*c], x[r*c:(r+1)*c], ln)
+			layerNormRow(dst[r*c:(r+1)*c], x[r*c:(r+1)*c], ln)
 		}
 	})
-	return out
+	return dst
 }
 
-// layerNormInPlace normalises rows of c values of x in place.
-func layerNormInPlace(x []float32, c int, ln layerNorm) {
-	rows := len(x) / c
-	parallelFor(rows, c*4, func(lo, hi int) {
-		for r := lo; r < hi; r++ {
-			row := x[r*c : (r+1)*c]
-			layerNormRow(row, row, ln)
-		}
-	})
-}
-
+// layerNormRow normalises one row; mean and variance are accumulated in
+// float64.
 func layerNormRow(dst, src []float32, ln layerNorm) {
 	var sum float64
 	for _, v := range src {
@@ -52,22 +43,65 @@ func layerNormRow(dst, src []float32, ln layerNorm) {
 	}
 }
 
-// softmaxInPlace replaces row by softmax(row).
-func softmaxInPlace(row []float32) {
+// softmaxRow replaces the attention scores row (of token i of a window)
+// by softmax(row*scale + bias + mask) in one pass over it, where the mask
+// is maskValue between tokens of different regions (lab[j] != lab[i]) and
+// lab is nil for no mask.
+func softmaxRow(row []float32, scale float32, bias []float32, lab []int8, i int) {
+	bias = bias[:len(row)]
+	if lab != nil {
+		lab = lab[:len(row)]
+		li := lab[i]
+		for j, v := range row {
+			v = v*scale + bias[j]
+			if lab[j] != li {
+				v += maskValue
+			}
+			row[j] = v
+		}
+	} else {
+		for j, v := range row {
+			row[j] = v*scale + bias[j]
+		}
+	}
 	mx := row[0]
 	for _, v := range row[1:] {
 		mx = max(mx, v)
 	}
-	var sum float64
-	for i, v := range row {
-		e := math.Exp(float64(v - mx))
-		row[i] = float32(e)
+	var sum float32
+	for j, v := range row {
+		e := expf(v - mx)
+		row[j] = e
 		sum += e
 	}
-	inv := float32(1 / sum)
-	for i := range row {
-		row[i] *= inv
+	inv := 1 / sum
+	for j := range row {
+		row[j] *= inv
 	}
+}
+
+// expf is e^x in float32 for x <= 0 (a softmax's exponents), accurate to
+// about 2 ulp: x = n·ln2 + r with |r| <= ln2/2, e^r by Cephes' expf
+// polynomial, times 2^n built in the exponent bits. Below -87 (where e^x
+// is under float32's smallest normal) it returns e^-87, which a softmax
+// sum of at least 1 does not see.
+func expf(x float32) float32 {
+	const (
+		log2e = 1.44269504088896341
+		c1    = 0.693359375
+		c2    = -2.12194440e-4
+	)
+	x = max(x, -87)
+	fn := float32(math.Floor(float64(x*log2e + 0.5)))
+	r := x - fn*c1 - fn*c2
+	p := float32(1.9875691500e-4)
+	p = p*r + 1.3981999507e-3
+	p = p*r + 8.3334519073e-3
+	p = p*r + 4.1665795894e-2
+	p = p*r + 1.6666665459e-1
+	p = p*r + 5.0000001201e-1
+	p = p*r*r + r + 1
+	return p * math.Float32frombits(uint32(int32(fn)+127)<<23)
 }
 
 // geluInPlace applies the exact (erf) GELU: x/2 * (1 + erf(x/√2)).

@@ -71,8 +71,15 @@ func checkCase(t *testing.T, dir string, m *Model, c refCase) float64 {
 // TestParity runs every case of the fixtures (both semantics, square,
 // non-square, not multiples of 32 or 4, T- and L-shaped models, F32, F16
 // and BF16 weights, a batch of 2) from safetensors weights read by the
-// test's own reader.
-func TestParity(t *testing.T) {
+// test's own reader, with the default kernel (internal/gemm: fused
+// epilogues, batched attention products).
+func TestParity(t *testing.T) { testParity(t, nil) }
+
+// TestParityGoMatMul runs the same cases with GoMatMul, which has none of
+// the optional capabilities: plain MatMulT and separate passes.
+func TestParityGoMatMul(t *testing.T) { testParity(t, GoMatMul{}) }
+
+func testParity(t *testing.T, mm MatMul) {
 	dir := forwardRefs(t)
 	man := readManifest(t, dir)
 	models := map[string]*Model{}
@@ -89,6 +96,7 @@ func TestParity(t *testing.T) {
 			if m, err = FromTensors(readSafetensors(t, filepath.Join(dir, file))); err != nil {
 				t.Fatal(err)
 			}
+			m.MatMul = mm
 			models[key] = m
 		}
 		name := fmt.Sprintf("%s/%s/%s/%dx%d/b%d", c.Model, c.Weights, c.Semantics, c.Size[0], c.Size[1], c.Batch)
