@@ -3,18 +3,22 @@
 `glipctl forward` (mmpretrain semantics, out_indices 1,2,3 with their norms)
 on PyTorch, as a whole process or timed in process.
 
-    forward_torch.py make --out DIR
+    forward_torch.py make --out DIR [--arch T|L] [--size S] [--batch N]
         Swin-T weights (real dimensions, random, seed 1) as DIR/swin_t_mm.pth
         (mmpretrain layout), DIR/swin_t_mm.safetensors, and an input
-        DIR/x_224.npy (float32 (1,3,224,224)).
+        DIR/x_224.npy (float32 (1,3,224,224)). --arch L: Swin-L dimensions
+        (embed 192, depths 2,2,18,2, heads 6,12,24,48, window 12) as
+        DIR/swin_l_mm.*; --size S: input DIR/x_S.npy; --batch N: also
+        DIR/xb{N}_S.npy (N,3,S,S) and its images DIR/xb{N}_S_i.npy.
     forward_torch.py run --weights W.pth --input x.npy --out feats.safetensors
                          [--threads N] [--impl torchvision|ref]
         import torch, load the checkpoint, one forward pass, save the
         features: what the whole-process timing measures.
     forward_torch.py bench --weights W.pth --input x.npy [--threads N]
-                         [--impl torchvision|ref] [--repeat K]
+                         [--impl torchvision|ref] [--repeat K] [--chunk B]
         in process: load once, warm up, time K forward passes; prints
-        "best_ms median_ms".
+        "best_ms median_ms". --chunk B runs the input batch B images at
+        a time (a batch of 32 as 4 passes of 8, say).
 
 --impl torchvision (default) runs torchvision's SwinTransformer (its shift
 rule equals mmpretrain's on square maps, facts section 5) loaded with the
@@ -67,6 +71,9 @@ def main(argv):
     sub = ap.add_subparsers(dest="cmd", required=True)
     mk = sub.add_parser("make")
     mk.add_argument("--out", required=True)
+    mk.add_argument("--arch", default="T", choices=["T", "L"])
+    mk.add_argument("--size", type=int, default=224)
+    mk.add_argument("--batch", type=int, default=0)
     for name in ("run", "bench"):
         p = sub.add_parser(name)
         p.add_argument("--weights", required=True)
@@ -77,17 +84,30 @@ def main(argv):
             p.add_argument("--out", required=True)
         else:
             p.add_argument("--repeat", type=int, default=10)
+            p.add_argument("--chunk", type=int, default=0)
     a = ap.parse_args(argv)
     import numpy as np
     import torch
     import swin_ref as ref
     if a.cmd == "make":
         os.makedirs(a.out, exist_ok=True)
-        sd = ref.official_to_mmpretrain(ref.random_official(96, [2, 2, 6, 2], [3, 6, 12, 24], 7, seed=1, junk=False))
-        torch.save({"state_dict": sd, "meta": {}}, os.path.join(a.out, "swin_t_mm.pth"))
-        ref.save_safetensors(os.path.join(a.out, "swin_t_mm.safetensors"), sd)
-        x = torch.randn(1, 3, 224, 224, generator=torch.Generator().manual_seed(2))
-        np.save(os.path.join(a.out, "x_224.npy"), x.numpy())
+        name = "swin_t_mm"
+        if a.arch == "L":
+            name = "swin_l_mm"
+            sd = ref.official_to_mmpretrain(ref.random_official(192, [2, 2, 18, 2], [6, 12, 24, 48], 12, seed=1, junk=False))
+        else:
+            sd = ref.official_to_mmpretrain(ref.random_official(96, [2, 2, 6, 2], [3, 6, 12, 24], 7, seed=1, junk=False))
+        if not os.path.exists(os.path.join(a.out, name + ".pth")):
+            torch.save({"state_dict": sd, "meta": {}}, os.path.join(a.out, name + ".pth"))
+            ref.save_safetensors(os.path.join(a.out, name + ".safetensors"), sd)
+        s = a.size
+        x = torch.randn(1, 3, s, s, generator=torch.Generator().manual_seed(2))
+        np.save(os.path.join(a.out, f"x_{s}.npy"), x.numpy())
+        if a.batch:
+            xb = torch.randn(a.batch, 3, s, s, generator=torch.Generator().manual_seed(3))
+            np.save(os.path.join(a.out, f"xb{a.batch}_{s}.npy"), xb.numpy())
+            for i in range(a.batch):
+                np.save(os.path.join(a.out, f"xb{a.batch}_{s}_{i}.npy"), xb[i:i + 1].numpy())
         return 0
     if a.threads:
         torch.set_num_threads(a.threads)
@@ -99,11 +119,16 @@ def main(argv):
             outs = f(x)
             ref.save_safetensors(a.out, {f"stage{k}": v for k, v in sorted(outs.items())})
             return 0
-        f(x)  # warm up
+        chunk = a.chunk or x.shape[0]
+
+        def once():
+            for i in range(0, x.shape[0], chunk):
+                f(x[i:i + chunk])
+        once()  # warm up
         times = []
         for _ in range(a.repeat):
             t0 = time.perf_counter()
-            f(x)
+            once()
             times.append(time.perf_counter() - t0)
     times.sort()
     print(f"{times[0] * 1e3:.1f} {times[len(times) // 2] * 1e3:.1f}")

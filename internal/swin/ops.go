@@ -68,16 +68,21 @@ func softmaxRow(row []float32, scale float32, bias []float32, lab []int8, i int)
 	for _, v := range row[1:] {
 		mx = max(mx, v)
 	}
+	inv := 1 / expSubSum(row, mx)
+	for j := range row {
+		row[j] *= inv
+	}
+}
+
+// expSubSumGo sets row[i] = e^(row[i]-mx) and returns their sum.
+func expSubSumGo(row []float32, mx float32) float32 {
 	var sum float32
 	for j, v := range row {
 		e := expf(v - mx)
 		row[j] = e
 		sum += e
 	}
-	inv := 1 / sum
-	for j := range row {
-		row[j] *= inv
-	}
+	return sum
 }
 
 // expf is e^x in float32 for x <= 0 (a softmax's exponents), accurate to
