@@ -12,6 +12,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
@@ -358,15 +360,29 @@ func forwardRun(ctx context.Context, opts *forwardOptions) error {
 	var tensors []*ckpt.Tensor
 	produced := map[string]bool{}
 	compareOK := true
-	for _, in := range inputs {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
+	// Several inputs run in parallel, each pass on one goroutine (cheaper
+	// than one pass at a time on every core); one input runs on every
+	// core. Results are taken in input order either way, and do not depend
+	// on how the passes were scheduled.
+	run := func(in forwardInput, workers int) forwardResult {
 		x, srcSize, err := loadForwardInput(in, mode, n, mean, std, model.Arch.InChans)
+		if err != nil {
+			return forwardResult{loadErr: err}
+		}
+		feats, err := model.Forward(x, swin.Options{Semantics: sem, OutIndices: outs, Workers: workers})
+		return forwardResult{h: x.H, w: x.W, srcSize: srcSize, feats: feats, err: err}
+	}
+	results := runForwardInputs(ctx, inputs, run)
+	defer results.stop()
+	for i, in := range inputs {
+		r, err := results.get(ctx, i)
 		if err != nil {
 			return err
 		}
-		feats, err := model.Forward(x, swin.Options{Semantics: sem, OutIndices: outs})
+		if r.loadErr != nil {
+			return r.loadErr
+		}
+		x, srcSize, feats, err := r, r.srcSize, r.feats, r.err
 		if err != nil {
 			var small *swin.SmallMapError
 			if errors.As(err, &small) {
@@ -375,7 +391,7 @@ func forwardRun(ctx context.Context, opts *forwardOptions) error {
 			}
 			return fmt.Errorf("%s: %w", in.Path, err)
 		}
-		is := inputSummary{Input: in.Path, Label: in.Label, Source: srcSize, Size: []int{x.H, x.W}}
+		is := inputSummary{Input: in.Path, Label: in.Label, Source: srcSize, Size: []int{x.h, x.w}}
 		for _, f := range feats {
 			name := fmt.Sprintf("stage%d", f.Stage)
 			if len(inputs) > 1 {
@@ -488,6 +504,95 @@ func loadModel(path string) (*swin.Model, error) {
 		return nil, err
 	}
 	return m, nil
+}
+
+// forwardResult is the outcome of one input: a load error, or the pass's
+// features (or its error) and the sizes the summary reports.
+type forwardResult struct {
+	loadErr error
+	h, w    int
+	srcSize []int
+	feats   []swin.Feature
+	err     error
+}
+
+// forwardResults hands out the results of inputs run by runForwardInputs,
+// in input order.
+type forwardResults struct {
+	res  []forwardResult
+	done []chan struct{}
+	quit chan struct{}
+	wg   sync.WaitGroup
+	once sync.Once
+	// serial runs input i when there are no workers.
+	serial func(i int) forwardResult
+}
+
+// runForwardInputs runs run on every input: one after the other on the
+// calling goroutine's schedule (as get asks) when there is one input or
+// one core, else on min(GOMAXPROCS, inputs) goroutines, each pass on one
+// goroutine (workers = 1).
+func runForwardInputs(ctx context.Context, inputs []forwardInput, run func(forwardInput, int) forwardResult) *forwardResults {
+	r := &forwardResults{res: make([]forwardResult, len(inputs)), quit: make(chan struct{})}
+	workers := min(runtime.GOMAXPROCS(0), len(inputs))
+	if workers <= 1 {
+		r.done = nil
+		r.res = nil
+		r.serial = func(i int) forwardResult { return run(inputs[i], 0) }
+		return r
+	}
+	r.done = make([]chan struct{}, len(inputs))
+	for i := range r.done {
+		r.done[i] = make(chan struct{})
+	}
+	var next atomic.Int64
+	r.wg.Add(workers)
+	for w := 0; w < workers; w++ {
+		go func() {
+			defer r.wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(inputs) {
+					return
+				}
+				select {
+				case <-r.quit:
+					return
+				case <-ctx.Done():
+					return
+				default:
+				}
+				r.res[i] = run(inputs[i], 1)
+				close(r.done[i])
+			}
+		}()
+	}
+	return r
+}
+
+// get returns input i's result, waiting for it; results must be taken in
+// order, each once.
+func (r *forwardResults) get(ctx context.Context, i int) (forwardResult, error) {
+	if err := ctx.Err(); err != nil {
+		return forwardResult{}, err
+	}
+	if r.serial != nil {
+		return r.serial(i), nil
+	}
+	select {
+	case <-r.done[i]:
+	case <-ctx.Done():
+		return forwardResult{}, ctx.Err()
+	}
+	res := r.res[i]
+	r.res[i] = forwardResult{} // let the features go once used
+	return res, nil
+}
+
+// stop ends the workers (after their current input) and waits for them.
+func (r *forwardResults) stop() {
+	r.once.Do(func() { close(r.quit) })
+	r.wg.Wait()
 }
 
 // loadForwardInput reads one input: a .npy tensor as is, or an image

@@ -24,6 +24,10 @@ type Options struct {
 	// OutIndices are the stages whose normalised outputs are returned, in
 	// this order (nil means DefaultOutIndices).
 	OutIndices []int
+	// Workers caps the goroutines of the pass (0: GOMAXPROCS); 1 runs it
+	// on the calling goroutine alone (for callers that run several passes
+	// at once). The result does not depend on it.
+	Workers int
 }
 
 // Feature is one output stage: norm{Stage}(x) of that stage's blocks,
@@ -148,6 +152,13 @@ func (m *Model) Forward(x Input, opts Options) ([]Feature, error) {
 	}
 	plane := x.C * x.H * x.W
 	procs := runtime.GOMAXPROCS(0)
+	if opts.Workers > 0 {
+		procs = min(procs, opts.Workers)
+	}
+	mm := m.mm()
+	if procs == 1 {
+		mm = serialMatMul(mm)
+	}
 	// Images of a batch run in parallel, one goroutine and one workspace
 	// each, in rounds of procs images; the rest (fewer than procs) run one
 	// after the other with every product and pass parallel inside. Either
@@ -157,7 +168,7 @@ func (m *Model) Forward(x Input, opts Options) ([]Feature, error) {
 		together = x.N / procs * procs
 	}
 	if together > 0 {
-		mm := serialMatMul(m.mm())
+		mm := serialMatMul(mm)
 		var next atomic.Int64
 		var wg sync.WaitGroup
 		wg.Add(procs)
@@ -180,7 +191,7 @@ func (m *Model) Forward(x Input, opts Options) ([]Feature, error) {
 	if together < x.N {
 		ws := m.getWorkspace()
 		for n := together; n < x.N; n++ {
-			m.forwardOne(ws, m.mm(), procs, x.Data[n*plane:(n+1)*plane], x.H, x.W, sem, outs, feats, n)
+			m.forwardOne(ws, mm, procs, x.Data[n*plane:(n+1)*plane], x.H, x.W, sem, outs, feats, n)
 		}
 		m.putWorkspace(ws)
 	}
