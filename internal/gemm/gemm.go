@@ -93,6 +93,85 @@ func (kr Kernel) MatMul(m, n, k int, a []float32, lda int, b []float32, ldb int,
 	kr.run(&p)
 }
 
+// PackedB is a B operand of MatMulT (n×k) packed once into the panels the
+// kernel reads, for a matrix multiplied many times (a layer's weights):
+// MatMulTPacked then skips the packing (a transposition) that MatMulT does
+// on every call. It is tied to the kernel implementation that packed it
+// and is read-only, so one PackedB may serve concurrent calls.
+type PackedB struct {
+	n, k int
+	im   *impl
+	data []float32 // k slice by k slice, nr-wide panels of all n columns
+}
+
+// N and K are the shape of the packed B (n×k).
+func (pb *PackedB) N() int { return pb.n }
+func (pb *PackedB) K() int { return pb.k }
+
+// PackBT packs the n×k matrix B (row stride ldb >= k) for MatMulTPacked.
+func (kr Kernel) PackBT(n, k int, b []float32, ldb int) *PackedB {
+	if n < 0 || k < 0 || ldb < k || n > 0 && k > 0 && len(b) < (n-1)*ldb+k {
+		panic("gemm: PackBT: bad shape")
+	}
+	im := kr.pick()
+	npan := ceilDiv(n, im.nr)
+	pb := &PackedB{n: n, k: k, im: im, data: make([]float32, npan*im.nr*k)}
+	nkb, depth := kslices(im, k)
+	for kbi := 0; kbi < nkb; kbi++ {
+		pc := kbi * depth
+		kb := min(depth, k-pc)
+		packBT(im, pb.data[pc*npan*im.nr:(pc+kb)*npan*im.nr], b, ldb, 0, n, pc, kb)
+	}
+	return pb
+}
+
+// UnpackT returns the packed matrix as PackBT got it: n×k, row stride k.
+func (pb *PackedB) UnpackT() []float32 {
+	nr := pb.im.nr
+	npan := ceilDiv(pb.n, nr)
+	b := make([]float32, pb.n*pb.k)
+	nkb, depth := kslices(pb.im, pb.k)
+	for kbi := 0; kbi < nkb; kbi++ {
+		pc := kbi * depth
+		kb := min(depth, pb.k-pc)
+		for pan := 0; pan < npan; pan++ {
+			d := pb.panels(pc, kb, pan*nr, 1)
+			for j := pan * nr; j < min(pb.n, (pan+1)*nr); j++ {
+				row := b[j*pb.k+pc : j*pb.k+pc+kb]
+				for p := range row {
+					row[p] = d[p*nr+j-pan*nr]
+				}
+			}
+		}
+	}
+	return b
+}
+
+// panels returns the packed panels of k slice [pc, pc+kb) for columns
+// [j0, j0+npan*nr) (j0 a multiple of nr).
+func (pb *PackedB) panels(pc, kb, j0, npan int) []float32 {
+	nr := pb.im.nr
+	base := pc*ceilDiv(pb.n, nr)*nr + j0*kb
+	return pb.data[base : base+npan*nr*kb]
+}
+
+// MatMulTPacked computes C = act(A·Bᵀ + ep.Bias) + ep.Residual like
+// MatMulTEpilogue, with B (n×k) given packed by PackBT of the same
+// kernel implementation.
+func (kr Kernel) MatMulTPacked(m int, a []float32, lda int, pb *PackedB, c []float32, ldc int, ep Epilogue) {
+	if pb.im != kr.pick() {
+		panic("gemm: MatMulTPacked: B packed for another kernel")
+	}
+	n, k := pb.n, pb.k
+	if m <= 0 || n <= 0 {
+		return
+	}
+	p := problem{m: m, n: n, k: k, a: a, lda: lda, bTrans: true, packed: pb, c: c, ldc: ldc}
+	p.setEpilogue(ep)
+	p.check()
+	kr.run(&p)
+}
+
 // BatchMatMulT computes batch independent products C_q = A_q·B_qᵀ,
 // q < batch, of the shapes of MatMulT (no bias), where A_q starts at
 // a[q*strideA], B_q at b[q*strideB] and C_q at c[q*strideC]. Strides may be
@@ -147,7 +226,8 @@ type problem struct {
 	lda     int
 	b       []float32
 	ldb     int
-	bTrans  bool // B is n×k (A·Bᵀ), else k×n (A·B)
+	bTrans  bool     // B is n×k (A·Bᵀ), else k×n (A·B)
+	packed  *PackedB // B packed in advance (b unused)
 	c       []float32
 	ldc     int
 	bias    []float32
@@ -172,9 +252,9 @@ func (p *problem) check() {
 		bRows, bCols = k, n
 	}
 	switch {
-	case k < 0 || p.lda < k || p.ldb < bCols || p.ldc < n:
+	case k < 0 || p.lda < k || p.packed == nil && p.ldb < bCols || p.ldc < n:
 		panic("gemm: bad strides")
-	case len(p.a) < (m-1)*p.lda+k && k > 0, bRows > 0 && len(p.b) < (bRows-1)*p.ldb+bCols, len(p.c) < (m-1)*p.ldc+n:
+	case len(p.a) < (m-1)*p.lda+k && k > 0, p.packed == nil && bRows > 0 && len(p.b) < (bRows-1)*p.ldb+bCols, len(p.c) < (m-1)*p.ldc+n:
 		panic("gemm: slice too short")
 	case p.bias != nil && len(p.bias) < n:
 		panic("gemm: bias too short")
@@ -445,12 +525,20 @@ func (s *slice) packB(im *impl, p *problem, pan0, pan1 int) {
 // run computes rows [i0, i1) and columns [j0, j1) of C on this goroutine.
 func (w *workspace) run(im *impl, p *problem, i0, i1, j0, j1 int) {
 	nkb, depth := kslices(im, p.k)
-	w.ensure(im, min(im.mc, ceilDiv(i1-i0, im.mr)*im.mr)*depth, min(im.nc, ceilDiv(j1-j0, im.nr)*im.nr)*depth)
+	nb := min(im.nc, ceilDiv(j1-j0, im.nr)*im.nr) * depth
+	if p.packed != nil {
+		nb = 0
+	}
+	w.ensure(im, min(im.mc, ceilDiv(i1-i0, im.mr)*im.mr)*depth, nb)
 	for jc := j0; jc < j1; jc += im.nc {
 		for kbi := 0; kbi < nkb; kbi++ {
 			s := newSlice(im, p, jc, j1, kbi)
-			s.bp = w.b[:s.npan*im.nr*s.kb]
-			s.packB(im, p, 0, s.npan)
+			if p.packed != nil {
+				s.bp = p.packed.panels(s.pc, s.kb, jc, s.npan)
+			} else {
+				s.bp = w.b[:s.npan*im.nr*s.kb]
+				s.packB(im, p, 0, s.npan)
+			}
 			for ic := i0; ic < i1; ic += im.mc {
 				w.block(im, p, &s, ic, min(im.mc, i1-ic))
 			}

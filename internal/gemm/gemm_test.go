@@ -502,3 +502,49 @@ func TestSelected(t *testing.T) {
 		t.Fatal("Kernel{} does not run the best kernel")
 	}
 }
+
+// TestPacked checks MatMulTPacked against MatMulTEpilogue on the same
+// operands: the same bits (the same sums in the same order), on every
+// kernel, every shape, with workers 1 and 2, and with an epilogue.
+func TestPacked(t *testing.T) {
+	for _, kr := range kernels(t) {
+		for _, s := range shapes {
+			if bigShape(s) && testing.Short() || s.m*s.n*s.k > 1<<26 && kr.aMode != 0 {
+				continue
+			}
+			name := fmt.Sprintf("%s/%dx%dx%d+%d", kr, s.m, s.n, s.k, s.pad)
+			t.Run(name, func(t *testing.T) {
+				r := rand.New(rand.NewPCG(uint64(s.m+7), uint64(s.n*s.k+s.pad)))
+				o := makeOperands(r, s, true)
+				pb := kr.PackBT(s.n, s.k, o.b, o.ldb)
+				if pb.N() != s.n || pb.K() != s.k {
+					t.Fatalf("PackedB is %dx%d", pb.N(), pb.K())
+				}
+				u := pb.UnpackT()
+				for j := 0; j < s.n; j++ {
+					for p := 0; p < s.k; p++ {
+						if u[j*s.k+p] != o.b[j*o.ldb+p] {
+							t.Fatalf("UnpackT: B[%d][%d] = %g, want %g", j, p, u[j*s.k+p], o.b[j*o.ldb+p])
+						}
+					}
+				}
+				res := randSlice(r, s.m*s.n)
+				for _, ep := range []Epilogue{{Bias: o.bias}, {Bias: o.bias, GELU: true, Residual: res, LdResidual: s.n}} {
+					want := make([]float32, len(o.c))
+					kr.MatMulTEpilogue(s.m, s.n, s.k, o.a, o.lda, o.b, o.ldb, want, o.ldc, ep)
+					for _, w := range []int{1, 2} {
+						kw := kr
+						kw.Workers = w
+						got := make([]float32, len(o.c))
+						kw.MatMulTPacked(s.m, o.a, o.lda, pb, got, o.ldc, ep)
+						for i := range got {
+							if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+								t.Fatalf("workers %d gelu %v: element %d: %g, MatMulTEpilogue %g", w, ep.GELU, i, got[i], want[i])
+							}
+						}
+					}
+				}
+			})
+		}
+	}
+}

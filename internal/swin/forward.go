@@ -156,6 +156,9 @@ func (m *Model) Forward(x Input, opts Options) ([]Feature, error) {
 		procs = min(procs, opts.Workers)
 	}
 	mm := m.mm()
+	if _, ok := mm.(PackedMatMul); !ok {
+		m.rawWeights()
+	}
 	if procs == 1 {
 		mm = serialMatMul(mm)
 	}
@@ -333,7 +336,7 @@ func (m *Model) blockForward(ws *workspace, mm MatMul, par int, x []float32, h, 
 		}
 	})
 	qkv := grow(&ws.qkv, nwin*ntok*3*c)
-	mm.MatMulT(nwin*ntok, 3*c, c, wins, c, b.qkv.w, c, b.qkv.b, qkv, 3*c)
+	linearOp(mm, par, nwin*ntok, wins, &b.qkv, qkv, false, nil)
 
 	var labels []int8
 	if shift > 0 {
@@ -346,12 +349,11 @@ func (m *Model) blockForward(ws *workspace, mm MatMul, par int, x []float32, h, 
 	// padding cropped and the residual added in one pass. When the
 	// windows are the map itself (one window column, no shift, no
 	// padding) the residual goes into the product's store.
-	em, fused := mm.(EpilogueMatMul)
-	if fused && shift == 0 && nwx == 1 && hp == h && wp == w {
-		em.MatMulTEpilogue(nwin*ntok, c, c, att, c, b.proj.w, c, x, c, gemm.Epilogue{Bias: b.proj.b, Residual: x, LdResidual: c})
+	if shift == 0 && nwx == 1 && hp == h && wp == w {
+		linearOp(mm, par, nwin*ntok, att, &b.proj, x, false, x)
 	} else {
 		y := qkv[:nwin*ntok*c] // qkv is no longer needed
-		mm.MatMulT(nwin*ntok, c, c, att, c, b.proj.w, c, b.proj.b, y, c)
+		linearOp(mm, par, nwin*ntok, att, &b.proj, y, false, nil)
 		parallelForN(par, len(src), c, func(lo, hi int) {
 			for i := lo; i < hi; i++ {
 				if s := int(src[i]); s >= 0 {
@@ -366,15 +368,46 @@ func (m *Model) blockForward(ws *workspace, mm MatMul, par int, x []float32, h, 
 	t := layerNormRows(par, grow(&ws.t, l*c), x, c, b.norm2)
 	hid := b.fc1.out
 	hbuf := grow(&ws.hid, l*hid)
-	if fused {
-		em.MatMulTEpilogue(l, hid, c, t, c, b.fc1.w, c, hbuf, hid, gemm.Epilogue{Bias: b.fc1.b, GELU: true})
-		em.MatMulTEpilogue(l, c, hid, hbuf, hid, b.fc2.w, hid, x, c, gemm.Epilogue{Bias: b.fc2.b, Residual: x, LdResidual: c})
+	linearOp(mm, par, l, t, &b.fc1, hbuf, true, nil)
+	linearOp(mm, par, l, hbuf, &b.fc2, x, false, x)
+}
+
+// linearOp computes c = act(a·Wᵀ + bias) for the rows×in matrix a (act is
+// GELU when gelu is set), plus c itself when res is c (the only residual
+// the pass uses): on packed weights with the epilogue fused when the
+// kernel has PackedMatMul, fused on plain weights with EpilogueMatMul,
+// else MatMulT and separate passes.
+func linearOp(mm MatMul, par, rows int, a []float32, l *linear, c []float32, gelu bool, res []float32) {
+	ep := gemm.Epilogue{Bias: l.b, GELU: gelu}
+	if res != nil {
+		ep.Residual, ep.LdResidual = res, l.out
+	}
+	if pm, ok := mm.(PackedMatMul); ok {
+		pm.MatMulTPacked(rows, a, l.in, l.pw, c, l.out, ep)
 		return
 	}
-	mm.MatMulT(l, hid, c, t, c, b.fc1.w, c, b.fc1.b, hbuf, hid)
-	parallelForN(par, l, hid*8, func(lo, hi int) { geluInPlace(hbuf[lo*hid : hi*hid]) })
-	mm.MatMulT(l, c, hid, hbuf, hid, b.fc2.w, hid, b.fc2.b, t, c)
-	parallelForN(par, l, c, func(lo, hi int) { addTo(x[lo*c:hi*c], t[lo*c:hi*c]) })
+	if em, ok := mm.(EpilogueMatMul); ok {
+		em.MatMulTEpilogue(rows, l.out, l.in, a, l.in, l.w, l.in, c, l.out, ep)
+		return
+	}
+	n := l.out
+	if res == nil {
+		mm.MatMulT(rows, n, l.in, a, l.in, l.w, l.in, l.b, c, n)
+		if gelu {
+			parallelForN(par, rows, n*8, func(lo, hi int) { geluInPlace(c[lo*n : hi*n]) })
+		}
+		return
+	}
+	// c += a·Wᵀ + bias, a row block at a time through a scratch buffer.
+	const block = 64
+	parallelForN(par, (rows+block-1)/block, block*n*l.in, func(lo, hi int) {
+		tmp := make([]float32, block*n)
+		for bi := lo; bi < hi; bi++ {
+			r0, r1 := bi*block, min((bi+1)*block, rows)
+			mm.MatMulT(r1-r0, n, l.in, a[r0*l.in:], l.in, l.w, l.in, l.b, tmp, n)
+			addTo(c[r0*n:r1*n], tmp[:(r1-r0)*n])
+		}
+	})
 }
 
 // scoreBudget is the number of attention scores (float32) computed at a
@@ -552,7 +585,7 @@ func (m *Model) patchMerge(ws *workspace, mm MatMul, par int, x []float32, h, w,
 		buf = &ws.x2
 	}
 	out := grow(buf, h2*w2*d.red.out)
-	mm.MatMulT(h2*w2, d.red.out, c4, cat, c4, d.red.w, c4, nil, out, d.red.out)
+	linearOp(mm, par, h2*w2, cat, &d.red, out, false, nil)
 	return out, h2, w2
 }
 

@@ -46,6 +46,14 @@ type EpilogueMatMul interface {
 	MatMulTEpilogue(m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int, ep gemm.Epilogue)
 }
 
+// PackedMatMul is an optional capability of a MatMul: products with a
+// weight matrix packed once by gemm.Kernel{}.PackBT (what the model keeps
+// its linear layers as), with the epilogue of EpilogueMatMul. gemm.Kernel
+// has it; for other kernels the model unpacks its weights once.
+type PackedMatMul interface {
+	MatMulTPacked(m int, a []float32, lda int, pb *gemm.PackedB, c []float32, ldc int, ep gemm.Epilogue)
+}
+
 // BatchMatMul is an optional capability of a MatMul: many independent
 // products of one shape in one call (the window attention: scores Q·Kᵀ
 // over windows or heads, and probabilities·V). Product q reads A at
@@ -67,6 +75,7 @@ var DefaultMatMul MatMul = gemm.Kernel{}
 var (
 	_ EpilogueMatMul = gemm.Kernel{}
 	_ BatchMatMul    = gemm.Kernel{}
+	_ PackedMatMul   = gemm.Kernel{}
 )
 
 // serialMatMul returns mm limited to the calling goroutine when it is one

@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/glipctl/glipctl/internal/ckpt"
+	"github.com/glipctl/glipctl/internal/gemm"
 )
 
 // Semantics selects which of the two reference backbones the forward pass
@@ -50,8 +51,11 @@ const lnEps = 1e-5
 const maskValue = -100
 
 // linear is a fully connected layer: y = x·Wᵀ + b, W is out×in row-major.
+// W is kept packed for gemm.Kernel (pw); the plain matrix w is rebuilt from
+// it (Model.rawWeights) only for a kernel without PackedMatMul.
 type linear struct {
-	w       []float32
+	pw      *gemm.PackedB
+	w       []float32 // nil until rawWeights
 	b       []float32 // nil: no bias
 	out, in int
 }
@@ -97,6 +101,27 @@ type Model struct {
 	// pool holds *workspace: the buffers of forward passes, reused across
 	// calls and safe for concurrent ones (each pass takes its own).
 	pool sync.Pool
+	// rawOnce guards the unpacking of the linear weights (rawWeights).
+	rawOnce sync.Once
+}
+
+// rawWeights makes the plain weight matrices of every linear layer
+// available (once), for kernels that do not take packed weights.
+func (m *Model) rawWeights() {
+	m.rawOnce.Do(func() {
+		for i := range m.stages {
+			st := &m.stages[i]
+			for j := range st.blocks {
+				b := &st.blocks[j]
+				for _, l := range []*linear{&b.qkv, &b.proj, &b.fc1, &b.fc2} {
+					l.w = l.pw.UnpackT()
+				}
+			}
+			if st.down != nil {
+				st.down.red.w = st.down.red.pw.UnpackT()
+			}
+		}
+	})
 }
 
 // OutNorms returns the stage indices K for which the weights hold a
@@ -218,7 +243,8 @@ func FromTensors(tensors []*ckpt.Tensor) (*Model, error) {
 			return linear{}, err
 		}
 		s := byName[prefix+".weight"].Shape
-		l := linear{w: w, out: int(s[0]), in: int(s[1])}
+		l := linear{out: int(s[0]), in: int(s[1])}
+		l.pw = gemm.Kernel{}.PackBT(l.out, l.in, w, l.in)
 		if bias {
 			if l.b, err = get(prefix + ".bias"); err != nil {
 				return linear{}, err
