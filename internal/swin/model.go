@@ -265,57 +265,78 @@ func FromTensors(tensors []*ckpt.Tensor) (*Model, error) {
 	w := arch.Window
 	nTok := w * w
 	relIndex := RelativePositionIndex(w)
+	// The layers are read, converted and packed in parallel, one task per
+	// block or patch merging; the first error in model order is reported.
+	var tasks []func() error
+	m.stages = make([]stage, len(arch.Depths))
 	for i, depth := range arch.Depths {
-		st := stage{dim: arch.EmbedDim << i, heads: arch.Heads[i]}
+		st := &m.stages[i]
+		st.dim, st.heads = arch.EmbedDim<<i, arch.Heads[i]
+		st.blocks = make([]block, depth)
 		for j := 0; j < depth; j++ {
 			p := fmt.Sprintf("backbone.stages.%d.blocks.%d.", i, j)
-			var b block
-			if b.norm1, err = getLN(p + "norm1"); err != nil {
-				return nil, err
-			}
-			if b.norm2, err = getLN(p + "norm2"); err != nil {
-				return nil, err
-			}
-			if b.qkv, err = getLinear(p+"attn.w_msa.qkv", true); err != nil {
-				return nil, err
-			}
-			if b.proj, err = getLinear(p+"attn.w_msa.proj", true); err != nil {
-				return nil, err
-			}
-			if b.fc1, err = getLinear(p+"ffn.layers.0.0", true); err != nil {
-				return nil, err
-			}
-			if b.fc2, err = getLinear(p+"ffn.layers.1", true); err != nil {
-				return nil, err
-			}
-			table, err := get(p + "attn.w_msa.relative_position_bias_table")
-			if err != nil {
-				return nil, err
-			}
-			if err := checkRelIndex(byName[p+"attn.w_msa.relative_position_index"], relIndex); err != nil {
-				return nil, err
-			}
+			b := &st.blocks[j]
 			heads := st.heads
-			b.bias = make([]float32, heads*nTok*nTok)
-			for h := 0; h < heads; h++ {
-				for q := 0; q < nTok*nTok; q++ {
-					b.bias[h*nTok*nTok+q] = table[relIndex[q]*heads+h]
+			tasks = append(tasks, func() error {
+				var err error
+				if b.norm1, err = getLN(p + "norm1"); err != nil {
+					return err
 				}
-			}
-			st.blocks = append(st.blocks, b)
+				if b.norm2, err = getLN(p + "norm2"); err != nil {
+					return err
+				}
+				if b.qkv, err = getLinear(p+"attn.w_msa.qkv", true); err != nil {
+					return err
+				}
+				if b.proj, err = getLinear(p+"attn.w_msa.proj", true); err != nil {
+					return err
+				}
+				if b.fc1, err = getLinear(p+"ffn.layers.0.0", true); err != nil {
+					return err
+				}
+				if b.fc2, err = getLinear(p+"ffn.layers.1", true); err != nil {
+					return err
+				}
+				table, err := get(p + "attn.w_msa.relative_position_bias_table")
+				if err != nil {
+					return err
+				}
+				if err := checkRelIndex(byName[p+"attn.w_msa.relative_position_index"], relIndex); err != nil {
+					return err
+				}
+				b.bias = make([]float32, heads*nTok*nTok)
+				for h := 0; h < heads; h++ {
+					for q := 0; q < nTok*nTok; q++ {
+						b.bias[h*nTok*nTok+q] = table[relIndex[q]*heads+h]
+					}
+				}
+				return nil
+			})
 		}
 		if i < len(arch.Depths)-1 {
 			p := fmt.Sprintf("backbone.stages.%d.downsample.", i)
-			var d merge
-			if d.norm, err = getLN(p + "norm"); err != nil {
-				return nil, err
-			}
-			if d.red, err = getLinear(p+"reduction", false); err != nil {
-				return nil, err
-			}
-			st.down = &d
+			d := new(merge)
+			st.down = d
+			tasks = append(tasks, func() error {
+				var err error
+				if d.norm, err = getLN(p + "norm"); err != nil {
+					return err
+				}
+				d.red, err = getLinear(p+"reduction", false)
+				return err
+			})
 		}
-		m.stages = append(m.stages, st)
+	}
+	errs := make([]error, len(tasks))
+	parallelFor(len(tasks), 1<<20, func(lo, hi int) {
+		for t := lo; t < hi; t++ {
+			errs[t] = tasks[t]()
+		}
+	})
+	for _, err := range errs {
+		if err != nil {
+			return nil, err
+		}
 	}
 	for _, k := range outs {
 		if m.norms[k], err = getLN(fmt.Sprintf("backbone.norm%d", k)); err != nil {
