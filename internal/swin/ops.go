@@ -16,30 +16,41 @@ func layerNormRows(par int, dst, x []float32, c int, ln layerNorm) []float32 {
 	return dst
 }
 
-// layerNormRow normalises one row; mean and variance are accumulated in
-// float64.
+// layerNormRow normalises one row (dst may be src). The sum and the sum
+// of squares are accumulated in float64 in one pass (two accumulators
+// each), so the variance E[x²]-mean² keeps float32 accuracy unless the
+// mean exceeds the deviation by about 10⁴; the output is computed in
+// float32.
 func layerNormRow(dst, src []float32, ln layerNorm) {
-	var sum float64
-	for _, v := range src {
-		sum += float64(v)
+	n := len(src)
+	var s0, s1, q0, q1 float64
+	i := 0
+	for ; i+2 <= n; i += 2 {
+		a, b := float64(src[i]), float64(src[i+1])
+		s0 += a
+		s1 += b
+		q0 += a * a
+		q1 += b * b
 	}
-	mean := sum / float64(len(src))
-	var sq float64
-	for _, v := range src {
-		d := float64(v) - mean
-		sq += d * d
+	if i < n {
+		a := float64(src[i])
+		s0 += a
+		q0 += a * a
 	}
-	inv := 1 / math.Sqrt(sq/float64(len(src))+lnEps)
-	dst = dst[:len(src)]
+	mean := (s0 + s1) / float64(n)
+	v := max((q0+q1)/float64(n)-mean*mean, 0)
+	inv := float32(1 / math.Sqrt(v+lnEps))
+	m := float32(mean)
+	dst = dst[:n]
 	if ln.w == nil {
-		for i, v := range src {
-			dst[i] = float32((float64(v) - mean) * inv)
+		for i, x := range src {
+			dst[i] = (x - m) * inv
 		}
 		return
 	}
-	w, b := ln.w[:len(src)], ln.b[:len(src)]
-	for i, v := range src {
-		dst[i] = float32((float64(v)-mean)*inv)*w[i] + b[i]
+	w, b := ln.w[:n], ln.b[:n]
+	for i, x := range src {
+		dst[i] = (x-m)*inv*w[i] + b[i]
 	}
 }
 
