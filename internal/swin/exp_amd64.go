@@ -2,7 +2,11 @@
 
 package swin
 
-import "golang.org/x/sys/cpu"
+import (
+	"math"
+
+	"golang.org/x/sys/cpu"
+)
 
 var haveAVX2 = cpu.X86.HasAVX2 && cpu.X86.HasFMA
 
@@ -11,6 +15,41 @@ var haveAVX2 = cpu.X86.HasAVX2 && cpu.X86.HasFMA
 //
 //go:noescape
 func expSubSumAVX2(x *float32, n int, mx float32) float32
+
+// scaleBiasMaxAVX2 sets row[i] = row[i]*scale + bias[i] (+ mask[i] unless
+// mask is nil) for i < n (a multiple of 8) and returns the largest
+// (exp_amd64.s).
+//
+//go:noescape
+func scaleBiasMaxAVX2(row, bias, mask *float32, n int, scale float32) float32
+
+// scaleBiasMax sets row[i] = row[i]*scale + bias[i] (+ mask[i] when mask
+// is not nil) and returns the largest value: 8 at a time in AVX2
+// assembly, the rest in Go.
+func scaleBiasMax(row []float32, scale float32, bias, mask []float32) float32 {
+	if !haveAVX2 {
+		return scaleBiasMaxGo(row, scale, bias, mask)
+	}
+	n := len(row)
+	bias = bias[:n]
+	var mp *float32
+	if mask != nil {
+		mask = mask[:n]
+	}
+	n8 := n &^ 7
+	mx := float32(math.Inf(-1))
+	if n8 > 0 {
+		if mask != nil {
+			mp = &mask[0]
+		}
+		mx = scaleBiasMaxAVX2(&row[0], &bias[0], mp, n8, scale)
+	}
+	var tm []float32
+	if mask != nil {
+		tm = mask[n8:]
+	}
+	return max(mx, scaleBiasMaxGo(row[n8:], scale, bias[n8:], tm))
+}
 
 // expSubSum sets row[i] = e^(row[i]-mx) and returns their sum: 8 values at
 // a time in AVX2 assembly, the last len%8 through the same code in a

@@ -151,3 +151,51 @@ done:
 	MOVSS X0, ret+24(FP)
 	VZEROUPPER
 	RET
+
+// func scaleBiasMaxAVX2(row, bias, mask *float32, n int, scale float32) float32
+// row[i] = row[i]*scale + bias[i] (+ mask[i] unless mask is nil) for i < n
+// (a multiple of 8); returns the largest result (-Inf for n = 0).
+TEXT ·scaleBiasMaxAVX2(SB), NOSPLIT, $0-44
+	MOVQ row+0(FP), DI
+	MOVQ bias+8(FP), SI
+	MOVQ mask+16(FP), DX
+	MOVQ n+24(FP), CX
+	VBROADCASTSS scale+32(FP), Y15
+	MOVL $0xff800000, AX
+	MOVL AX, X14
+	VBROADCASTSS X14, Y14
+	SHRQ $3, CX
+	JZ reduce
+	TESTQ DX, DX
+	JZ nomask
+masked:
+	VMOVUPS (DI), Y0
+	VFMADD213PS (SI), Y15, Y0
+	VADDPS (DX), Y0, Y0
+	VMAXPS Y0, Y14, Y14
+	VMOVUPS Y0, (DI)
+	ADDQ $32, DI
+	ADDQ $32, SI
+	ADDQ $32, DX
+	DECQ CX
+	JNZ masked
+	JMP reduce
+nomask:
+	VMOVUPS (DI), Y0
+	VFMADD213PS (SI), Y15, Y0
+	VMAXPS Y0, Y14, Y14
+	VMOVUPS Y0, (DI)
+	ADDQ $32, DI
+	ADDQ $32, SI
+	DECQ CX
+	JNZ nomask
+reduce:
+	VEXTRACTF128 $1, Y14, X1
+	VMAXPS X1, X14, X0
+	VMOVHLPS X0, X0, X1
+	VMAXPS X1, X0, X0
+	VMOVSHDUP X0, X1
+	VMAXSS X1, X0, X0
+	MOVSS X0, ret+40(FP)
+	VZEROUPPER
+	RET

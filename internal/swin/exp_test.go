@@ -39,3 +39,36 @@ func TestExpSubSum(t *testing.T) {
 		}
 	}
 }
+
+// TestScaleBiasMax checks the first pass of the softmax (assembly where
+// the CPU has AVX2) against the Go version, with and without a mask.
+func TestScaleBiasMax(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	for _, n := range []int{1, 7, 8, 49, 144, 150} {
+		x := make([]float32, n)
+		bias := make([]float32, n)
+		mask := make([]float32, n)
+		for i := range x {
+			x[i] = float32(r.NormFloat64() * 5)
+			bias[i] = float32(r.NormFloat64())
+			if r.IntN(3) == 0 {
+				mask[i] = maskValue
+			}
+		}
+		for _, m := range [][]float32{nil, mask} {
+			a, b := append([]float32(nil), x...), append([]float32(nil), x...)
+			ma := scaleBiasMax(a, 0.17, bias, m)
+			mb := scaleBiasMaxGo(b, 0.17, bias, m)
+			var top float32 = -1e30
+			for i := range a {
+				if d := math.Abs(float64(a[i] - b[i])); d > 1e-5*(1+math.Abs(float64(b[i]))) {
+					t.Fatalf("n=%d mask=%v: element %d: %g, want %g", n, m != nil, i, a[i], b[i])
+				}
+				top = max(top, a[i])
+			}
+			if ma != top || math.Abs(float64(ma-mb)) > 1e-5*(1+math.Abs(float64(mb))) {
+				t.Fatalf("n=%d mask=%v: max %g (elements %g), Go %g", n, m != nil, ma, top, mb)
+			}
+		}
+	}
+}

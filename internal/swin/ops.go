@@ -57,32 +57,60 @@ func layerNormRow(dst, src []float32, ln layerNorm) {
 // softmaxRow replaces the attention scores row (of token i of a window)
 // by softmax(row*scale + bias + mask) in one pass over it, where the mask
 // is maskValue between tokens of different regions (lab[j] != lab[i]) and
-// lab is nil for no mask.
+// lab is nil for no mask (nor is there one when every token of the window
+// has the same region).
 func softmaxRow(row []float32, scale float32, bias []float32, lab []int8, i int) {
-	bias = bias[:len(row)]
+	var mask []float32
+	var buf [256]float32
 	if lab != nil {
 		lab = lab[:len(row)]
 		li := lab[i]
-		for j, v := range row {
-			v = v*scale + bias[j]
-			if lab[j] != li {
-				v += maskValue
+		mixed := false
+		for _, l := range lab {
+			if l != li {
+				mixed = true
+				break
 			}
-			row[j] = v
 		}
-	} else {
-		for j, v := range row {
-			row[j] = v*scale + bias[j]
+		if mixed {
+			if len(row) <= len(buf) {
+				mask = buf[:len(row)]
+			} else {
+				mask = make([]float32, len(row))
+			}
+			for j, l := range lab {
+				if l != li {
+					mask[j] = maskValue
+				}
+			}
 		}
 	}
-	mx := row[0]
-	for _, v := range row[1:] {
-		mx = max(mx, v)
-	}
+	mx := scaleBiasMax(row, scale, bias, mask)
 	inv := 1 / expSubSum(row, mx)
 	for j := range row {
 		row[j] *= inv
 	}
+}
+
+// scaleBiasMaxGo is scaleBiasMax in Go.
+func scaleBiasMaxGo(row []float32, scale float32, bias, mask []float32) float32 {
+	bias = bias[:len(row)]
+	mx := float32(math.Inf(-1))
+	if mask != nil {
+		mask = mask[:len(row)]
+		for j, v := range row {
+			v = v*scale + bias[j] + mask[j]
+			row[j] = v
+			mx = max(mx, v)
+		}
+		return mx
+	}
+	for j, v := range row {
+		v = v*scale + bias[j]
+		row[j] = v
+		mx = max(mx, v)
+	}
+	return mx
 }
 
 // expSubSumGo sets row[i] = e^(row[i]-mx) and returns their sum.
