@@ -137,12 +137,14 @@ func TestForwardDeterministicAndPluggable(t *testing.T) {
 				t.Fatal(err)
 			}
 			m.MatMul = kc.mm
-			x := randomInput(3, 61, 45, 2)
+			// 5 images: with 2 or more cores, stacks of 2 images run in
+			// parallel and the last runs alone.
+			x := randomInput(5, 61, 45, 2)
 			a, err := m.Forward(x, Options{Semantics: GLIP})
 			if err != nil {
 				t.Fatal(err)
 			}
-			for _, procs := range []int{1, 2, 3} {
+			for _, procs := range []int{1, 2, 3, 4} {
 				prev := runtime.GOMAXPROCS(procs)
 				b, err := m.Forward(x, Options{Semantics: GLIP})
 				runtime.GOMAXPROCS(prev)
@@ -158,7 +160,7 @@ func TestForwardDeterministicAndPluggable(t *testing.T) {
 				t.Fatal(err)
 			}
 			for i := range d {
-				per := len(a[i].Data) / 3
+				per := len(a[i].Data) / 5
 				for j := range d[i].Data {
 					if d[i].Data[j] != a[i].Data[per+j] {
 						t.Fatalf("stage%d: batch element 1 differs from a single run", d[i].Stage)
