@@ -364,13 +364,37 @@ func forwardRun(ctx context.Context, opts *forwardOptions) error {
 	// than one pass at a time on every core); one input runs on every
 	// core. Results are taken in input order either way, and do not depend
 	// on how the passes were scheduled.
-	run := func(in forwardInput, workers int) forwardResult {
-		x, srcSize, err := loadForwardInput(in, mode, n, mean, std, model.Arch.InChans)
-		if err != nil {
-			return forwardResult{loadErr: err}
+	run := func(ins []forwardInput, workers int) []forwardResult {
+		res := make([]forwardResult, len(ins))
+		xs := make([]swin.Input, len(ins))
+		for i, in := range ins {
+			x, srcSize, err := loadForwardInput(in, mode, n, mean, std, model.Arch.InChans)
+			res[i] = forwardResult{loadErr: err, h: x.H, w: x.W, srcSize: srcSize}
+			xs[i] = x
 		}
-		feats, err := model.Forward(x, swin.Options{Semantics: sem, OutIndices: outs, Workers: workers})
-		return forwardResult{h: x.H, w: x.W, srcSize: srcSize, feats: feats, err: err}
+		// Consecutive single images of one size run as one batch.
+		for i0 := 0; i0 < len(ins); {
+			if res[i0].loadErr != nil {
+				i0++
+				continue
+			}
+			i1 := i0 + 1
+			for xs[i0].N == 1 && i1 < len(ins) && res[i1].loadErr == nil && xs[i1].N == 1 && xs[i1].H == xs[i0].H && xs[i1].W == xs[i0].W && xs[i1].C == xs[i0].C {
+				i1++
+			}
+			feats, err := model.Forward(stackInputs(xs[i0:i1]), swin.Options{Semantics: sem, OutIndices: outs, Workers: workers})
+			for i := i0; i < i1; i++ {
+				res[i].err = err
+				switch {
+				case err == nil && i1 == i0+1:
+					res[i].feats = feats
+				case err == nil:
+					res[i].feats = imageFeatures(feats, i-i0)
+				}
+			}
+			i0 = i1
+		}
+		return res
 	}
 	results := runForwardInputs(ctx, inputs, run)
 	defer results.stop()
@@ -528,19 +552,28 @@ type forwardResults struct {
 	serial func(i int) forwardResult
 }
 
+// forwardStack is the most inputs a worker of runForwardInputs loads and
+// runs together (as one batch when they have one size).
+const forwardStack = 4
+
 // runForwardInputs runs run on every input: one after the other on the
 // calling goroutine's schedule (as get asks) when there is one input or
-// one core, else on min(GOMAXPROCS, inputs) goroutines, each pass on one
-// goroutine (workers = 1).
-func runForwardInputs(ctx context.Context, inputs []forwardInput, run func(forwardInput, int) forwardResult) *forwardResults {
+// one core, else on min(GOMAXPROCS, inputs) goroutines, each taking up to
+// forwardStack consecutive inputs at a time and running their passes on
+// that goroutine alone (workers = 1).
+func runForwardInputs(ctx context.Context, inputs []forwardInput, run func([]forwardInput, int) []forwardResult) *forwardResults {
 	r := &forwardResults{res: make([]forwardResult, len(inputs)), quit: make(chan struct{})}
-	workers := min(runtime.GOMAXPROCS(0), len(inputs))
+	procs := runtime.GOMAXPROCS(0)
+	workers := min(procs, len(inputs))
 	if workers <= 1 {
 		r.done = nil
 		r.res = nil
-		r.serial = func(i int) forwardResult { return run(inputs[i], 0) }
+		r.serial = func(i int) forwardResult { return run(inputs[i:i+1], 0)[0] }
 		return r
 	}
+	// Chunks small enough for every worker to get a share.
+	chunk := max(1, min(forwardStack, len(inputs)/procs))
+	chunks := (len(inputs) + chunk - 1) / chunk
 	r.done = make([]chan struct{}, len(inputs))
 	for i := range r.done {
 		r.done[i] = make(chan struct{})
@@ -551,8 +584,8 @@ func runForwardInputs(ctx context.Context, inputs []forwardInput, run func(forwa
 		go func() {
 			defer r.wg.Done()
 			for {
-				i := int(next.Add(1) - 1)
-				if i >= len(inputs) {
+				t := int(next.Add(1) - 1)
+				if t >= chunks {
 					return
 				}
 				select {
@@ -562,8 +595,11 @@ func runForwardInputs(ctx context.Context, inputs []forwardInput, run func(forwa
 					return
 				default:
 				}
-				r.res[i] = run(inputs[i], 1)
-				close(r.done[i])
+				i0, i1 := t*chunk, min((t+1)*chunk, len(inputs))
+				for i, res := range run(inputs[i0:i1], 1) {
+					r.res[i0+i] = res
+					close(r.done[i0+i])
+				}
 			}
 		}()
 	}
@@ -593,6 +629,34 @@ func (r *forwardResults) get(ctx context.Context, i int) (forwardResult, error) 
 func (r *forwardResults) stop() {
 	r.once.Do(func() { close(r.quit) })
 	r.wg.Wait()
+}
+
+// stackInputs returns inputs of one shape as one batch (the input itself
+// when there is one).
+func stackInputs(xs []swin.Input) swin.Input {
+	if len(xs) == 1 {
+		return xs[0]
+	}
+	x := xs[0]
+	x.N = 0
+	x.Data = nil
+	for _, xi := range xs {
+		x.N += xi.N
+		x.Data = append(x.Data, xi.Data...)
+	}
+	return x
+}
+
+// imageFeatures returns image b of a batch's features, as a batch of one.
+func imageFeatures(feats []swin.Feature, b int) []swin.Feature {
+	out := make([]swin.Feature, len(feats))
+	for i, f := range feats {
+		per := f.C * f.H * f.W
+		f.N = 1
+		f.Data = f.Data[b*per : (b+1)*per]
+		out[i] = f
+	}
+	return out
 }
 
 // loadForwardInput reads one input: a .npy tensor as is, or an image
