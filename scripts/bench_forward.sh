@@ -15,6 +15,9 @@
 # Both are also run with the Go kernel compiled for GOAMD64=v3 (FMA) when
 # the CPU has it. The features of the two are compared with `glipctl diff`.
 #
+# scripts/bench.sh is the summary table (it adds Swin-L 384, 32 images and
+# the SGEMM); this script also times the GOAMD64=v3 build and .safetensors.
+#
 # Usage: scripts/bench_forward.sh        (RUNS=5 by default)
 # Needs Go, Debian's python3-torch and python3-torchvision at /usr/bin/python3,
 # and libopenblas0-pthread (without it Debian's torch uses the reference
@@ -79,7 +82,7 @@ for impl in torchvision ref; do
 	done
 done
 for v in "${variants[@]}"; do
-	printf '  ratio glipctl(%s) / best PyTorch: %.2fx (target <= 1.5x)\n' "$v" "$(echo "${go_ms[$v]} / $torch_ms" | bc -l)"
+	printf '  ratio glipctl(%s) / best PyTorch: %.2fx (target <= 0.7x)\n' "$v" "$(echo "${go_ms[$v]} / $torch_ms" | bc -l)"
 done
 
 echo
@@ -100,7 +103,7 @@ for th in 1 2; do
 	if [ -z "$py_s" ] || [ "$(echo "$s < $py_s" | bc -l)" = 1 ]; then py_s=$s; fi
 done
 for v in "${variants[@]}"; do
-	printf '  ratio glipctl(%s) / best python: %.2fx (target <= 0.5x)\n' "$v" "$(echo "${go_s[$v]} / $py_s" | bc -l)"
+	printf '  ratio glipctl(%s) / best python: %.2fx (target <= 0.25x)\n' "$v" "$(echo "${go_s[$v]} / $py_s" | bc -l)"
 done
 
 echo

@@ -18,6 +18,10 @@
 //     spares attention·V the transposition of V into a scratch buffer:
 //     packing B panels from a k×n matrix copies rows, while A·Bᵀ has to
 //     transpose B's rows.
+//   - PackBT packs a B operand (a layer's weights) once into the panels
+//     the kernel reads; MatMulTPacked multiplies by it with the epilogue
+//     of MatMulTEpilogue and skips the per-call packing (a transposition
+//     of B, about a tenth of a Swin-T forward pass before).
 //   - GELU applies the same exact GELU in place to a slice.
 //
 // # Design
