@@ -12,7 +12,11 @@ import (
 // product of the model (the patch embedding, qkv, attention scores,
 // attention times values, projections, MLPs, patch merging) goes through
 // it, so a faster kernel (SIMD assembly, a BLAS) can replace the default
-// without touching the model code.
+// without touching the model code. A kernel may also have the optional
+// capabilities PackedMatMul, EpilogueMatMul and BatchMatMul (checked by
+// type assertion; gemm.Kernel, the default, has all three): the model then
+// uses packed weights, fused epilogues and batched attention products
+// through them, and otherwise MatMulT and separate passes.
 //
 // MatMulT computes C = A·Bᵀ (+ bias) on row-major float32 matrices:
 //
