@@ -332,3 +332,36 @@ func TestParseSemantics(t *testing.T) {
 }
 
 func atomicAdd(p *int64) { atomic.AddInt64(p, 1) }
+
+// TestForwardConcurrent runs Forward from several goroutines at once on
+// one model (each pass takes its own workspace from the model's pool):
+// every call gives the bits of a call alone.
+func TestForwardConcurrent(t *testing.T) {
+	m, err := FromTensors(randomTensors(smallArch(), []int{1, 2, 3}, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := randomInput(2, 61, 45, 2)
+	want, err := m.Forward(x, Options{Semantics: GLIP})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make([][]Feature, 4)
+	errs := make([]error, 4)
+	done := make(chan int)
+	for g := range got {
+		go func() {
+			got[g], errs[g] = m.Forward(x, Options{Semantics: GLIP, Workers: g % 2})
+			done <- g
+		}()
+	}
+	for range got {
+		<-done
+	}
+	for g := range got {
+		if errs[g] != nil {
+			t.Fatal(errs[g])
+		}
+		sameBits(t, want, got[g], fmt.Sprintf("concurrent call %d", g))
+	}
+}
