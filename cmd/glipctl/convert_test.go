@@ -5,15 +5,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
-)
 
-const convertPython = "/usr/bin/python3"
+	"github.com/glipctl/glipctl/internal/oracle"
+)
 
 // convertRunCmd runs glipctl with args and returns the exit code, stdout
 // and stderr.
@@ -32,13 +31,7 @@ func convertFixture(name string) string { return filepath.Join("..", "..", "test
 // @huggingface/gguf. It is skipped without torch, except under CI
 // (CI=true), where it fails.
 func TestConvertCheckScript(t *testing.T) {
-	if out, err := exec.Command(convertPython, "-c", "import torch").CombinedOutput(); err != nil {
-		msg := fmt.Sprintf("%s cannot import torch (%v: %s): install python3-torch", convertPython, err, strings.TrimSpace(string(out)))
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
+	oracle.Require(t, "torch")
 	if testing.Short() {
 		t.Skip("-short")
 	}
@@ -47,7 +40,7 @@ func TestConvertCheckScript(t *testing.T) {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
-	cmd := exec.Command(convertPython, filepath.Join("..", "..", "scripts", "check_convert.py"), bin, filepath.Join("..", "..", "testdata"))
+	cmd := exec.Command(oracle.Python, filepath.Join("..", "..", "scripts", "check_convert.py"), bin, filepath.Join("..", "..", "testdata"))
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("check_convert.py: %v\n%s", err, out)

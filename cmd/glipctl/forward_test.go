@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"math"
 	"os"
 	"os/exec"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/glipctl/glipctl/internal/ckpt"
 	"github.com/glipctl/glipctl/internal/ckpt/formats"
+	"github.com/glipctl/glipctl/internal/oracle"
 )
 
 // The fixtures of testdata/forward are made by
@@ -240,14 +240,8 @@ func TestParseIndices(t *testing.T) {
 // scripts/forward_make_testdata.py makes (needs Debian's torch; CI has it,
 // and there a missing torch fails the test).
 func TestForwardTestdataUpToDate(t *testing.T) {
-	const py = "/usr/bin/python3"
-	if out, err := exec.Command(py, "-c", "import torch, PIL, numpy").CombinedOutput(); err != nil {
-		msg := fmt.Sprintf("%s with torch, PIL and numpy is needed: %v %s", py, err, bytes.TrimSpace(out))
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
+	oracle.Require(t, "torch", "PIL", "numpy")
+	py := oracle.Python
 	dir := t.TempDir()
 	if out, err := exec.Command(py, "../../scripts/forward_make_testdata.py", "--out", dir).CombinedOutput(); err != nil {
 		t.Fatalf("forward_make_testdata.py: %v\n%s", err, out)

@@ -25,6 +25,7 @@ import (
 	"github.com/glipctl/glipctl/internal/ckpt/gguf"
 	"github.com/glipctl/glipctl/internal/ckpt/pth"
 	"github.com/glipctl/glipctl/internal/ckpt/safetensors"
+	"github.com/glipctl/glipctl/internal/oracle"
 	"github.com/glipctl/glipctl/internal/report"
 )
 
@@ -278,7 +279,7 @@ func statsString(s *report.StatsJSON) string {
 // .half() and .bfloat16() on random, tie, subnormal, overflow and special
 // float32 values.
 func TestRoundingMatchesTorch(t *testing.T) {
-	needTorch(t)
+	oracle.Require(t, "torch")
 	script := `
 import struct, sys, torch
 g = torch.Generator().manual_seed(0)
@@ -298,7 +299,7 @@ nan = torch.tensor([float('nan'), -float('nan')], dtype=torch.float32)
 sys.stdout.buffer.write(nan.half().view(torch.int16).numpy().tobytes())
 sys.stdout.buffer.write(nan.bfloat16().view(torch.int16).numpy().tobytes())
 `
-	out, err := exec.Command(python, "-c", script).Output()
+	out, err := exec.Command(oracle.Python, "-c", script).Output()
 	if err != nil {
 		t.Fatalf("torch reference: %v", err)
 	}

@@ -8,9 +8,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/glipctl/glipctl/internal/ckpt"
@@ -19,24 +17,6 @@ import (
 
 // testdata is the repository's fixture directory (scripts/make_fixtures.py).
 var testdata = filepath.Join("..", "..", "testdata")
-
-// python is Debian's interpreter with python3-torch.
-const python = "/usr/bin/python3"
-
-// needTorch skips when /usr/bin/python3 cannot import torch, and fails
-// under CI (CI=true), where the reference must be installed.
-func needTorch(t *testing.T) {
-	t.Helper()
-	out, err := exec.Command(python, "-c", "import torch").CombinedOutput()
-	if err == nil {
-		return
-	}
-	msg := fmt.Sprintf("%s cannot import torch (%v: %s)", python, err, strings.TrimSpace(string(out)))
-	if os.Getenv("CI") == "true" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
-}
 
 func fixture(t *testing.T, name string) string {
 	t.Helper()

@@ -16,41 +16,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/glipctl/glipctl/internal/oracle"
 )
-
-const debianPython = "/usr/bin/python3"
-
-// requirePython skips the test when Debian's python3 with the modules is
-// missing, except under CI (CI=true), where it fails: CI installs them.
-func requirePython(t *testing.T, modules ...string) {
-	t.Helper()
-	cmd := exec.Command(debianPython, "-c", "import "+strings.Join(modules, ", "))
-	if out, err := cmd.CombinedOutput(); err != nil {
-		msg := fmt.Sprintf("%s with %s is needed: %v %s", debianPython, strings.Join(modules, ", "), err, bytes.TrimSpace(out))
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-}
-
-func repoRoot(t *testing.T) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("go.mod not found")
-		}
-		dir = parent
-	}
-}
 
 // testImages returns images of every kind the PNG decoder produces, with
 // content that exercises the resampling (gradients, edges, noise).
@@ -134,7 +102,7 @@ type pilJob struct {
 }
 
 func TestPreprocessMatchesPIL(t *testing.T) {
-	requirePython(t, "PIL", "numpy")
+	oracle.Require(t, "PIL", "numpy")
 	dir := t.TempDir()
 	var jobs []pilJob
 	decoded := map[string]*Image{}
@@ -192,7 +160,7 @@ func TestPreprocessMatchesPIL(t *testing.T) {
 	if err := os.WriteFile(jobsPath, data, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(debianPython, filepath.Join(repoRoot(t), "scripts", "forward_pil_ref.py"), jobsPath, dir)
+	cmd := exec.Command(oracle.Python, filepath.Join(oracle.RepoRoot(t), "scripts", "forward_pil_ref.py"), jobsPath, dir)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("forward_pil_ref.py: %v\n%s", err, out)
 	}

@@ -1,7 +1,6 @@
 package swin
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
@@ -19,42 +18,8 @@ import (
 	"testing"
 
 	"github.com/glipctl/glipctl/internal/ckpt"
+	"github.com/glipctl/glipctl/internal/oracle"
 )
-
-const debianPython = "/usr/bin/python3"
-
-func repoRoot(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("go.mod not found")
-		}
-		dir = parent
-	}
-}
-
-// requireTorch skips the test when Debian's python3 with torch and
-// torchvision is missing, except under CI (CI=true), where it fails: CI
-// installs them.
-func requireTorch(t testing.TB) {
-	t.Helper()
-	out, err := exec.Command(debianPython, "-c", "import torch, torchvision, numpy").CombinedOutput()
-	if err != nil {
-		msg := fmt.Sprintf("%s with torch and torchvision is needed for the parity references: %v %s", debianPython, err, bytes.TrimSpace(out))
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-}
 
 var (
 	refsOnce sync.Once
@@ -68,8 +33,8 @@ var (
 // overrides the location).
 func forwardRefs(t testing.TB) string {
 	t.Helper()
-	requireTorch(t)
-	root := repoRoot(t)
+	oracle.Require(t, "torch", "torchvision", "numpy")
+	root := oracle.RepoRoot(t)
 	refsOnce.Do(func() {
 		h := sha256.New()
 		for _, s := range []string{"swin_ref.py", "forward_make_refs.py"} {
@@ -101,7 +66,7 @@ func forwardRefs(t testing.TB) string {
 			refsErr = err
 			return
 		}
-		cmd := exec.Command(debianPython, filepath.Join(root, "scripts", "forward_make_refs.py"), "--out", tmp)
+		cmd := exec.Command(oracle.Python, filepath.Join(root, "scripts", "forward_make_refs.py"), "--out", tmp)
 		if out, err := cmd.CombinedOutput(); err != nil {
 			os.RemoveAll(tmp)
 			refsErr = fmt.Errorf("forward_make_refs.py: %v\n%s", err, out)

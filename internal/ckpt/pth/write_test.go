@@ -15,27 +15,10 @@ import (
 	"testing"
 
 	"github.com/glipctl/glipctl/internal/ckpt"
+	"github.com/glipctl/glipctl/internal/oracle"
 	"github.com/nlpodyssey/gopickle/pickle"
 	"github.com/nlpodyssey/gopickle/types"
 )
-
-// wrPython is Debian's interpreter with python3-torch (not a pyenv one).
-const wrPython = "/usr/bin/python3"
-
-// wrNeedTorch skips the test when /usr/bin/python3 cannot import torch, and
-// fails it under CI (CI=true), where the reference must be there.
-func wrNeedTorch(t *testing.T) {
-	t.Helper()
-	out, err := exec.Command(wrPython, "-c", "import torch").CombinedOutput()
-	if err == nil {
-		return
-	}
-	msg := fmt.Sprintf("%s cannot import torch (%v: %s); install python3-torch", wrPython, err, strings.TrimSpace(string(out)))
-	if os.Getenv("CI") == "true" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
-}
 
 // wrTorchScript saves a state dict covering the writer's cases with
 // torch.save (the reference), and describes it (manifest.json, raw.bin) so
@@ -124,7 +107,7 @@ func wrLoadManifest(t *testing.T, dir string) []*ckpt.Tensor {
 // (torch 1.13) writes for the same OrderedDict, with and without a
 // {"model": ...} container.
 func TestWrByteIdenticalToTorchSave(t *testing.T) {
-	wrNeedTorch(t)
+	oracle.Require(t, "torch")
 	for _, container := range []string{"", "model"} {
 		t.Run("container="+container, func(t *testing.T) {
 			dir := t.TempDir()
@@ -132,7 +115,7 @@ func TestWrByteIdenticalToTorchSave(t *testing.T) {
 			if err := os.WriteFile(script, []byte(wrTorchScript), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			if out, err := exec.Command(wrPython, script, dir, container).CombinedOutput(); err != nil {
+			if out, err := exec.Command(oracle.Python, script, dir, container).CombinedOutput(); err != nil {
 				t.Fatalf("reference script: %v\n%s", err, out)
 			}
 			ts := wrLoadManifest(t, dir)
