@@ -41,6 +41,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from glip_remap import remap
+
 LN_EPS = 1e-5
 MASK_VALUE = -100.0
 MEAN_BGR = (103.53, 116.28, 123.675)
@@ -223,19 +225,10 @@ def forward(sd, x, semantics="mmpretrain", out_indices=(1, 2, 3)):
 
 
 # ---------------------------------------------------------------------------
-# The remap of facts section 2, written from its rules.
-
-def merge_reorder(t):
-    """GLIP concat order -> nn.Unfold channel-major order on the last axis."""
-    if t.dim() == 2:
-        out, inn = t.shape
-        return t.reshape(out, 4, inn // 4)[:, [0, 2, 1, 3]].transpose(1, 2).reshape(out, inn)
-    inn = t.shape[0]
-    return t.reshape(4, inn // 4)[[0, 2, 1, 3]].transpose(0, 1).reshape(inn)
-
+# The remap of facts section 2: scripts/glip_remap.py, and its inverse.
 
 def merge_reorder_inverse(t):
-    """nn.Unfold channel-major order -> GLIP concat order (inverse of merge_reorder)."""
+    """nn.Unfold channel-major order -> GLIP concat order (inverse of glip_remap's reorder)."""
     if t.dim() == 2:
         out, inn = t.shape
         return t.reshape(out, inn // 4, 4).transpose(1, 2)[:, [0, 2, 1, 3]].reshape(out, inn)
@@ -266,24 +259,8 @@ def mmpretrain_to_official(sd):
 
 
 def official_to_mmpretrain(sd):
-    out = OrderedDict()
-    for k, v in sd.items():
-        if "backbone" not in k or "language_backbone" in k or "fpn" in k:
-            continue
-        n = k.replace("body.", "").replace("module.", "")
-        if n.startswith("backbone.layers"):
-            n = n.replace("backbone.layers", "backbone.stages")
-        if "mlp" in n:
-            n = n.replace("mlp.fc1", "ffn.layers.0.0").replace("mlp.fc2", "ffn.layers.1")
-        elif "attn" in n:
-            n = n.replace("attn", "attn.w_msa")
-        elif "patch_embed" in k:
-            n = n.replace("proj", "projection")
-        elif "downsample" in n:
-            if "reduction." in k or "norm." in k:
-                v = merge_reorder(v)
-        out[n] = v
-    return out
+    """The remap of mmpretrain's glip_to_mmpretrain.py (scripts/glip_remap.py)."""
+    return remap(sd)
 
 
 def official_to_torchvision(sd, tv_state):
