@@ -169,6 +169,8 @@ func (in *Inspection) checkBackbone(c *ckpt.Checkpoint, opts InspectOptions) {
 		return
 	}
 	// Work in mmpretrain names; remember how the file spells each one.
+	type backboneKey struct{ mm, file string }
+	var backbone []backboneKey // in file order
 	fileName := map[string]string{}
 	shapes := map[string][]int64{}
 	modulePrefix := false
@@ -184,6 +186,7 @@ func (in *Inspection) checkBackbone(c *ckpt.Checkpoint, opts InspectOptions) {
 		} else if !strings.HasPrefix(mm, "backbone.") {
 			continue
 		}
+		backbone = append(backbone, backboneKey{mm, prefix + t.Name})
 		fileName[mm] = prefix + t.Name
 		shapes[mm] = t.Shape
 	}
@@ -215,19 +218,9 @@ func (in *Inspection) checkBackbone(c *ckpt.Checkpoint, opts InspectOptions) {
 			in.ShapeMismatches = append(in.ShapeMismatches, ShapeMismatch{Name: fileName[k.Name], Shape: got, Expected: k.Shape})
 		}
 	}
-	for _, t := range sd {
-		mm := t.Name
-		if in.Layout == ckpt.LayoutOfficial {
-			n, keep, _ := ckpt.MMPretrainName(t.Name)
-			if !keep {
-				continue
-			}
-			mm = n
-		} else if !strings.HasPrefix(mm, "backbone.") {
-			continue
-		}
-		if !expected[mm] {
-			in.UnexpectedKeys = append(in.UnexpectedKeys, prefix+t.Name)
+	for _, k := range backbone {
+		if !expected[k.mm] {
+			in.UnexpectedKeys = append(in.UnexpectedKeys, k.file)
 		}
 	}
 }
