@@ -59,8 +59,22 @@
 // the per-call state from a sync.Pool: no allocation per call in steady
 // state.
 //
-// Kernels are chosen at run time with golang.org/x/sys/cpu:
+// Kernels are chosen at run time with golang.org/x/sys/cpu, the widest
+// first:
 //
+//   - avx512: Go assembly for AVX-512F. 14×32 tiles: 28 zmm accumulators,
+//     two B vectors and one A broadcast in flight per k step, unrolled 4
+//     times; edge tiles stored through opmask registers (masked loads of
+//     bias and residual, masked stores of C). mc=168, kc=256, nc=1024.
+//     kc is the avx2 kernel's, and both do one FMA chain per element in
+//     increasing k, then + bias, + residual: the two give bit-identical
+//     products, so a forward pass gives the same features on any x86-64
+//     CPU with FMA. GELU and the packing transposer are the AVX2 code.
+//     No machine of this project has AVX-512: the kernel is tested on an
+//     emulated Skylake-X (scripts/avx512_emulated.sh runs this package's
+//     tests in Bochs), its packing and blocking on every amd64 machine
+//     (the tests' geometry twin: 14×32 with a portable micro-kernel), and
+//     its speed has not been measured or tuned on real hardware.
 //   - avx2: Go assembly for AVX2+FMA. 6×16 tiles: 12 ymm accumulators,
 //     two B vectors and one A broadcast in flight per k step, unrolled 4
 //     times, with prefetches of A and B ahead and of the C tile; mc=144,
@@ -73,8 +87,7 @@
 //   - go: portable pure Go on the same packed layout and tile shape, used
 //     on other architectures and with -tags purego.
 //
-// There is no AVX-512 kernel: the development machine has none to run and
-// test it on. One would be another impl listed first by archImpls under
-// cpu.X86.HasAVX512F (for example a 14×32 zmm tile with its own mr, nr and
-// blocking); the driver takes the tile and block sizes from the impl.
+// GLIPCTL_GEMM=avx2 or GLIPCTL_GEMM=go picks a narrower kernel than the
+// CPU allows (for a comparison, or where the wide one is slower); an
+// unknown or unavailable name is ignored.
 package gemm

@@ -2,6 +2,7 @@ package gemm
 
 import (
 	"math"
+	"os"
 	"unsafe"
 )
 
@@ -53,7 +54,17 @@ var goImpl = &impl{
 
 func init() {
 	impls = append(archImpls(), goImpl)
-	best = impls[0]
+	best = pickImpl(impls, os.Getenv("GLIPCTL_GEMM"))
+}
+
+// pickImpl returns the kernel of ims named name, or the first if none is.
+func pickImpl(ims []*impl, name string) *impl {
+	for _, im := range ims {
+		if im.name == name {
+			return im
+		}
+	}
+	return ims[0]
 }
 
 // packA packs rows [i0, i0+mb) and columns [pc, pc+kb) of A into mr-row
@@ -68,18 +79,25 @@ func packA(im *impl, dst, a []float32, lda, i0, mb, pc, kb int) {
 		d := dst[pan*mr*kb : (pan+1)*mr*kb]
 		rows := min(mr, mb-pan*mr)
 		base := (i0+pan*mr)*lda + pc
-		if mr == 6 && rows == 6 && im.t8 != nil && kb >= 8 {
-			// Rows 6 and 7 of the transposer repeat row 5; each
-			// 8-float store overwrites the 2 extra floats of the one
-			// before, the last one writes them past the panel (into
-			// the next panel, packed after, or the buffer's slack).
+		if rows == mr && im.t8 != nil && kb >= 8 {
+			// Groups of 8 rows from the last group up; a group with
+			// fewer than 8 rows repeats its last row, and each 8-float
+			// store of it overwrites the first floats of the next k
+			// index (rewritten by the groups above, packed after) or,
+			// at the last one, writes them past the panel (into the
+			// next panel, packed after, or the buffer's slack).
 			kb8 := kb &^ 7
-			r5 := &a[base+5*lda]
-			im.t8(kb8/8, &a[base], &a[base+lda], &a[base+2*lda], &a[base+3*lda], &a[base+4*lda], r5, r5, r5, &d[0], 6)
-			for r := 0; r < 6; r++ {
+			for h := (mr - 1) &^ 7; h >= 0; h -= 8 {
+				var r [8]*float32
+				for i := range r {
+					r[i] = &a[base+min(h+i, mr-1)*lda]
+				}
+				im.t8(kb8/8, r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], &d[h], mr)
+			}
+			for r := 0; r < mr; r++ {
 				src := a[base+r*lda+kb8 : base+r*lda+kb]
 				for p, v := range src {
-					d[(kb8+p)*6+r] = v
+					d[(kb8+p)*mr+r] = v
 				}
 			}
 			continue
@@ -125,16 +143,16 @@ func packBT(im *impl, dst, b []float32, ldb, j0, nb, pc, kb int) {
 			clear(d)
 		}
 		j := 0
-		if nr == 16 && cols == 16 && im.t8 != nil && kb >= 8 {
+		if nr%8 == 0 && cols == nr && im.t8 != nil && kb >= 8 {
 			kb8 := kb &^ 7
-			for h := 0; h < 16; h += 8 {
+			for h := 0; h < nr; h += 8 {
 				r := base + h*ldb
-				im.t8(kb8/8, &b[r], &b[r+ldb], &b[r+2*ldb], &b[r+3*ldb], &b[r+4*ldb], &b[r+5*ldb], &b[r+6*ldb], &b[r+7*ldb], &d[h], 16)
+				im.t8(kb8/8, &b[r], &b[r+ldb], &b[r+2*ldb], &b[r+3*ldb], &b[r+4*ldb], &b[r+5*ldb], &b[r+6*ldb], &b[r+7*ldb], &d[h], nr)
 			}
-			for jj := 0; jj < 16; jj++ {
+			for jj := 0; jj < nr; jj++ {
 				src := b[base+jj*ldb+kb8 : base+jj*ldb+kb]
 				for p, v := range src {
-					d[(kb8+p)*16+jj] = v
+					d[(kb8+p)*nr+jj] = v
 				}
 			}
 			continue

@@ -17,14 +17,34 @@ var avx2Impl = &impl{
 	t8:    packT8,
 }
 
-// archImpls lists the assembly kernels this CPU runs, best first. An
-// AVX-512 kernel would go first here, under cpu.X86.HasAVX512F.
-func archImpls() []*impl {
-	if cpu.X86.HasAVX2 && cpu.X86.HasFMA {
-		return []*impl{avx2Impl}
-	}
-	return nil
+// avx512Impl is the AVX-512F kernel (kernel_avx512_amd64.s): 14×32 tiles
+// in 28 zmm accumulators. kc is avx2Impl's, so that both split k the same
+// way and give bit-identical products; GELU and the packing transposer
+// are the AVX2 code (every AVX-512F CPU has AVX2 and FMA).
+var avx512Impl = &impl{
+	name: "avx512",
+	mr:   14, nr: 32, mc: 168, kc: 256, nc: 1024,
+	micro: sgemm14x32,
+	gelu:  geluAVX2Any,
+	t8:    packT8,
 }
+
+// archImpls lists the assembly kernels this CPU runs, best first.
+func archImpls() []*impl {
+	var ims []*impl
+	if !(cpu.X86.HasAVX2 && cpu.X86.HasFMA) {
+		return nil
+	}
+	if cpu.X86.HasAVX512F {
+		ims = append(ims, avx512Impl)
+	}
+	return append(ims, avx2Impl)
+}
+
+// sgemm14x32 is impl.micro for 14×32 tiles with AVX-512F.
+//
+//go:noescape
+func sgemm14x32(kc int, a *float32, rsa, csa int, b *float32, c *float32, ldc int, x *float32, ldx int, bias *float32, rows, cols int)
 
 // sgemm6x16 is impl.micro for 6×16 tiles with AVX2+FMA.
 //
