@@ -34,7 +34,7 @@ var shapes = []shape{
 	{5, 7, 0, 2},
 	{13, 20, 600, 1},  // three k slices
 	{150, 40, 300, 0}, // two row blocks (mc = 144), two k slices
-	{180, 40, 300, 2}, // two row blocks (mc = 168), two k slices
+	{170, 40, 300, 2}, // two row blocks (mc = 168), two k slices
 	{3, 1100, 20, 0},  // two column blocks (nc = 1024)
 	{300, 300, 64, 3}, // big enough for several goroutines
 	{700, 50, 300, 1}, // row blocks sharing packed B slices
