@@ -31,6 +31,8 @@ type convertOptions struct {
 	Report string
 	Strict bool
 	Quiet  bool
+	// Rehash reads and hashes SRC even if the digest cache has its sum.
+	Rehash bool
 	// Zoo carries --offline, --cache-dir and --mirror; a SRC that is not a
 	// file is resolved as a zoo name.
 	Zoo zoo.ResolveOptions
@@ -73,6 +75,12 @@ BASE.md): source and output sha256, the detected layout, every kept tensor's
 old and new name and transform, the dropped tensors by prefix, each output
 tensor's shape, dtype and statistics, and for a dtype change the
 per-tensor error (max abs, relative RMS), worst first.
+
+SRC's sha256 is remembered in the cache directory's digests/ (keyed by the
+file's device, inode, size, mtime and ctime, like git's index) and not
+recomputed while the file is unchanged; 'glipctl download' records the files
+it verifies. The JSON report's source.sha256_source says "computed" or
+"cache"; --rehash always reads SRC (and refreshes the entry).
 
 The output is written to a temporary file beside DST and renamed; an
 existing DST (or report) is an error unless --force. On any error nothing is
@@ -120,6 +128,7 @@ func newConvertCmd(io *IOStreams, runF func(*convertOptions) error) *cobra.Comma
 	fs.StringVar(&opts.Report, "report", "", "write the reports to `BASE`.json and BASE.md (default DST.report.json and .md)")
 	fs.BoolVar(&opts.Strict, "strict", false, "fail on a refused pickle global instead of warning")
 	fs.BoolVarP(&opts.Quiet, "quiet", "q", false, "no progress, notes or summary on standard error")
+	fs.BoolVar(&opts.Rehash, "rehash", false, "hash SRC even if the digest cache has its sha256 (and refresh the entry)")
 	opts.Zoo.AddFlags(fs)
 	return cmd
 }
@@ -203,6 +212,8 @@ func convertRun(opts *convertOptions) error {
 		Force:      opts.Force,
 		ReportBase: opts.Report,
 		Open:       ckpt.OpenOptions{Strict: opts.Strict},
+		Digests:    opts.Zoo.Digests(),
+		Rehash:     opts.Rehash,
 	}
 	var bar *progressbar.ProgressBar
 	if opts.IO.ErrTTY && !opts.Quiet {

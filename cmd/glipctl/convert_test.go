@@ -10,9 +10,23 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/glipctl/glipctl/internal/oracle"
 )
+
+// TestMain keeps the tests (and the glipctl they run) away from the user's
+// cache: convert records source hashes in <cache>/digests.
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "glipctl-test-cache")
+	if err != nil {
+		panic(err)
+	}
+	os.Setenv("GLIPCTL_CACHE", dir)
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
 
 // convertRunCmd runs glipctl with args and returns the exit code, stdout
 // and stderr.
@@ -172,5 +186,58 @@ func TestConvertResolve(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "x.gguf")); err != nil {
 		t.Error(err)
+	}
+}
+
+// TestConvertDigestCache: the source's sha256 is computed once, then taken
+// from the digest cache; --rehash computes it again. The outputs are the
+// same bytes, and the reports differ only in source.sha256_source.
+func TestConvertDigestCache(t *testing.T) {
+	t.Setenv("GLIPCTL_CACHE", t.TempDir())
+	src := convertFixture("official_small.pth")
+	if fi, err := os.Stat(src); err != nil || time.Since(fi.ModTime()) < 3*time.Second {
+		t.Skipf("fixture missing or just written (the digest cache does not keep racy files): %v", err)
+	}
+	dir := t.TempDir()
+	var outs, reports [][]byte
+	for i, c := range []struct {
+		args []string
+		want string
+	}{{nil, "computed"}, {nil, "cache"}, {[]string{"--rehash"}, "computed"}, {nil, "cache"}} {
+		dst := filepath.Join(dir, "out.safetensors")
+		args := append([]string{"convert", src, "-o", dst, "--report", filepath.Join(dir, "r"), "-q", "--force"}, c.args...)
+		if code, _, errOut := convertRunCmd(t, args...); code != exitOK {
+			t.Fatalf("%v: exit %d: %s", args, code, errOut)
+		}
+		out, err := os.ReadFile(dst)
+		if err != nil {
+			t.Fatal(err)
+		}
+		js, err := os.ReadFile(filepath.Join(dir, "r.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var rep struct {
+			Source struct {
+				SHA256Source string `json:"sha256_source"`
+			} `json:"source"`
+		}
+		if err := json.Unmarshal(js, &rep); err != nil {
+			t.Fatal(err)
+		}
+		if rep.Source.SHA256Source != c.want {
+			// A ctime within the racy window also gives "computed".
+			t.Errorf("run %d %v: sha256_source %q, want %q", i, c.args, rep.Source.SHA256Source, c.want)
+		}
+		outs = append(outs, out)
+		reports = append(reports, bytes.Replace(js, []byte(`"sha256_source": "cache"`), []byte(`"sha256_source": "computed"`), 1))
+	}
+	for i := 1; i < len(outs); i++ {
+		if !bytes.Equal(outs[i], outs[0]) {
+			t.Errorf("run %d: output differs (the safetensors metadata holds the source sha256)", i)
+		}
+		if !bytes.Equal(reports[i], reports[0]) {
+			t.Errorf("run %d: report differs beyond sha256_source", i)
+		}
 	}
 }

@@ -38,6 +38,8 @@ mmpretrain files are checked against the sha256 prefix in their name; the
 official files have no published hash: their sha256 is printed and recorded in
 the cache's manifest.json, and later uses are checked against it. --sha256 pins
 the hash of any file. Nothing is left under the final name unless verified.
+The verified sha256 is also recorded in the cache's digests/ (keyed by the
+file's stat), so 'glipctl convert' of the file does not hash it again.
 
 --mirror (or $GLIPCTL_MIRROR) replaces the scheme and host of every URL, e.g.
 for an air-gapped mirror of the original hosts' paths. Proxies are taken from

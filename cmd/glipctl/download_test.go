@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"math/rand/v2"
 	"net/http"
@@ -234,5 +235,51 @@ func TestDownloadFlags(t *testing.T) {
 	cmd.SetErr(&bytes.Buffer{})
 	if err := cmd.Execute(); err == nil || !isCobraUsageError(err) {
 		t.Errorf("no NAME: %v", err)
+	}
+}
+
+// TestDownloadThenConvertDoesNotRehash: download records the sum it
+// verified in the digest cache, so converting the fresh file takes the
+// source's sha256 from there instead of reading the file again.
+func TestDownloadThenConvertDoesNotRehash(t *testing.T) {
+	zooTestEnv(t)
+	data, err := os.ReadFile(convertFixture("official_small.pth"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, _ := zooServer(t, data, nil)
+	reg := testZooRegistry(t, srv.URL, dlSHA256(data)[:8])
+	io, out, _ := dlStreams()
+	opts := testDownloadOptions(io, reg, "swin-t_glip-pre_3rdparty")
+	opts.Quiet = true
+	if err := downloadRun(opts); err != nil {
+		t.Fatal(err)
+	}
+	path := strings.TrimSpace(out.String())
+	dst := filepath.Join(t.TempDir(), "out.pth")
+	for _, c := range []struct {
+		args []string
+		want string
+	}{{nil, "cache"}, {[]string{"--rehash"}, "computed"}} {
+		args := append([]string{"convert", path, "-o", dst, "-q", "--force"}, c.args...)
+		if code, _, errOut := convertRunCmd(t, args...); code != exitOK {
+			t.Fatalf("%v: exit %d: %s", args, code, errOut)
+		}
+		var rep struct {
+			Source struct {
+				SHA256       string `json:"sha256"`
+				SHA256Source string `json:"sha256_source"`
+			} `json:"source"`
+		}
+		b, err := os.ReadFile(dst + ".report.json")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(b, &rep); err != nil {
+			t.Fatal(err)
+		}
+		if rep.Source.SHA256 != dlSHA256(data) || rep.Source.SHA256Source != c.want {
+			t.Errorf("%v: source %+v, want sha256 %s from %q", c.args, rep.Source, dlSHA256(data), c.want)
+		}
 	}
 }

@@ -27,6 +27,7 @@ import (
 	"github.com/glipctl/glipctl/internal/ckpt/gguf"
 	"github.com/glipctl/glipctl/internal/ckpt/pth"
 	"github.com/glipctl/glipctl/internal/ckpt/safetensors"
+	"github.com/glipctl/glipctl/internal/digest"
 	"github.com/glipctl/glipctl/internal/swin"
 	"github.com/glipctl/glipctl/internal/zoo"
 )
@@ -127,21 +128,79 @@ func (o Options) Check() error {
 type Source struct {
 	Path string
 	Size int64
-	// SHA256 returns the file's SHA-256 in hex; it may block until a
-	// concurrent hash is done. Nil leaves the hash empty.
-	SHA256 func() (string, error)
+	// SHA256 returns the file's SHA-256; it may block until a concurrent
+	// hash is done. Nil leaves the hash empty.
+	SHA256 func() (digest.Digest, error)
 }
 
-func (s Source) sha256() (string, error) {
+func (s Source) sha256() (digest.Digest, error) {
 	if s.SHA256 == nil {
-		return "", nil
+		return digest.Digest{}, nil
 	}
 	return s.SHA256()
+}
+
+// Where a report's source sha256 came from (SourceReport.SHA256Source).
+const (
+	SHA256Computed = "computed" // the source was read and hashed
+	SHA256Cached   = "cache"    // the digest cache had it
+)
+
+func sha256Source(d digest.Digest) string {
+	switch {
+	case d.SHA256 == "":
+		return ""
+	case d.Cached:
+		return SHA256Cached
+	}
+	return SHA256Computed
 }
 
 // Convert converts checkpoint c (read from src) and writes the result to w
 // in opts.Format. It returns the report; its output path is left empty.
 func Convert(ctx context.Context, c *ckpt.Checkpoint, src Source, w io.Writer, opts Options) (*Report, error) {
+	r, err := convert(ctx, c, src, w, opts, nil)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.setSourceSHA256(src); err != nil {
+		return nil, srcError(ctx, src, err)
+	}
+	return r, nil
+}
+
+// srcError is err of a conversion from src: the context's error if it is
+// done, a *WriteError as is, else err prefixed with the source's path.
+func srcError(ctx context.Context, src Source, err error) error {
+	if cerr := ctx.Err(); cerr != nil {
+		return cerr
+	}
+	var we *WriteError
+	if errors.As(err, &we) || src.Path == "" {
+		return err
+	}
+	return fmt.Errorf("%s: %w", src.Path, err)
+}
+
+// setSourceSHA256 fills in the source's SHA-256 if the conversion did not
+// need it, waiting for it.
+func (r *Report) setSourceSHA256(src Source) error {
+	if r.Source.SHA256 != "" {
+		return nil
+	}
+	d, err := src.sha256()
+	if err != nil {
+		return err
+	}
+	r.Source.SHA256, r.Source.SHA256Source = d.SHA256, sha256Source(d)
+	return nil
+}
+
+// convert is Convert, except that the report's source SHA-256 is left
+// empty unless the output format records it (safetensors, GGUF): writing
+// a .pth does not wait for the source's hash. written, if set, is called
+// once every byte of the output has been written to w.
+func convert(ctx context.Context, c *ckpt.Checkpoint, src Source, w io.Writer, opts Options, written func()) (*Report, error) {
 	if err := opts.Check(); err != nil {
 		return nil, err
 	}
@@ -149,14 +208,7 @@ func Convert(ctx context.Context, c *ckpt.Checkpoint, src Source, w io.Writer, o
 		ctx = context.Background()
 	}
 	fail := func(err error) (*Report, error) {
-		if cerr := ctx.Err(); cerr != nil {
-			return nil, cerr
-		}
-		var we *WriteError
-		if errors.As(err, &we) || src.Path == "" {
-			return nil, err
-		}
-		return nil, fmt.Errorf("%s: %w", src.Path, err)
+		return nil, srcError(ctx, src, err)
 	}
 	plan, err := NewPlan(c, PlanOptions{From: opts.From, Layout: opts.Layout, Mode: opts.DType, Format: opts.Format, Match: opts.Match})
 	if err != nil {
@@ -175,8 +227,10 @@ func Convert(ctx context.Context, c *ckpt.Checkpoint, src Source, w io.Writer, o
 		total += d.size()
 	}
 	shared := &scratch{}
+	pipe := newStatsPipe()
+	defer pipe.close()
 	for _, d := range datas {
-		d.sh = shared
+		d.sh, d.pipe = shared, pipe
 	}
 
 	aw := newAsyncWriter(w)
@@ -187,7 +241,7 @@ func Convert(ctx context.Context, c *ckpt.Checkpoint, src Source, w io.Writer, o
 		}
 	}()
 	cw := &countingWriter{w: aw, total: total, progress: opts.Progress}
-	var srcSHA string
+	var srcSHA digest.Digest
 	switch opts.Format {
 	case FormatPTH:
 		po := pth.WriteOptions{}
@@ -199,12 +253,12 @@ func Convert(ctx context.Context, c *ckpt.Checkpoint, src Source, w io.Writer, o
 		if srcSHA, err = src.sha256(); err != nil {
 			return fail(err)
 		}
-		err = safetensors.Write(cw, tensors, plan.safetensorsMetadata(src, srcSHA, opts.Version))
+		err = safetensors.Write(cw, tensors, plan.safetensorsMetadata(src, srcSHA.SHA256, opts.Version))
 	case FormatGGUF:
 		if srcSHA, err = src.sha256(); err != nil {
 			return fail(err)
 		}
-		err = gguf.Write(cw, plan.ggufMetadata(src, srcSHA, opts.Version), tensors, gguf.WriteOptions{Alignment: gguf.DefaultAlign, ShortNames: true})
+		err = gguf.Write(cw, plan.ggufMetadata(src, srcSHA.SHA256, opts.Version), tensors, gguf.WriteOptions{Alignment: gguf.DefaultAlign, ShortNames: true})
 	}
 	if err != nil {
 		return fail(err)
@@ -213,21 +267,23 @@ func Convert(ctx context.Context, c *ckpt.Checkpoint, src Source, w io.Writer, o
 	if err := aw.Close(); err != nil {
 		return fail(&WriteError{unwrapPath(err)})
 	}
+	if written != nil {
+		written()
+	}
 	if opts.Progress != nil {
 		opts.Progress(cw.n, cw.n)
+	}
+	if err := pipe.close(); err != nil {
+		return fail(err)
 	}
 	for _, d := range datas {
 		if err := d.complete(); err != nil {
 			return fail(err)
 		}
 	}
-	if srcSHA == "" {
-		if srcSHA, err = src.sha256(); err != nil {
-			return fail(err)
-		}
-	}
 	r := plan.report(datas, opts)
-	r.Source = SourceReport{Path: src.Path, Format: c.Format, Bytes: src.Size, SHA256: srcSHA, StateDictPrefix: plan.Prefix}
+	r.Source = SourceReport{Path: src.Path, Format: c.Format, Bytes: src.Size, SHA256: srcSHA.SHA256,
+		SHA256Source: sha256Source(srcSHA), StateDictPrefix: plan.Prefix}
 	r.Output.Format = opts.Format
 	r.Output.Bytes = cw.n
 	r.Output.SHA256 = hex.EncodeToString(aw.Sum())

@@ -17,6 +17,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	parser "github.com/gpustack/gguf-parser-go"
 	refst "github.com/nlpodyssey/safetensors"
@@ -25,6 +26,7 @@ import (
 	"github.com/glipctl/glipctl/internal/ckpt/gguf"
 	"github.com/glipctl/glipctl/internal/ckpt/pth"
 	"github.com/glipctl/glipctl/internal/ckpt/safetensors"
+	"github.com/glipctl/glipctl/internal/digest"
 	"github.com/glipctl/glipctl/internal/oracle"
 	"github.com/glipctl/glipctl/internal/report"
 )
@@ -900,5 +902,50 @@ func TestWriteError(t *testing.T) {
 				t.Errorf("%s after %d bytes: %v", f, n, err)
 			}
 		}
+	}
+}
+
+// TestConvertFileDigestCache: with a digest cache the source's sha256 is
+// computed once and then taken from the cache (sha256_source "computed",
+// then "cache"); Rehash computes it again. The outputs, whose metadata holds
+// the sum, are the same bytes every time.
+func TestConvertFileDigestCache(t *testing.T) {
+	src := fixture(t, "official_small.pth")
+	if fi, err := os.Stat(src); err != nil || time.Since(fi.ModTime()) < 3*time.Second {
+		t.Skip("fixture just written: the digest cache does not keep racy files")
+	}
+	srcBytes, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cache := digest.Cache{Dir: filepath.Join(t.TempDir(), "digests")}
+	dir := t.TempDir()
+	var first []byte
+	for i, c := range []struct {
+		rehash bool
+		want   string
+	}{{false, SHA256Computed}, {false, SHA256Cached}, {true, SHA256Computed}, {false, SHA256Cached}} {
+		dst := filepath.Join(dir, "out.gguf")
+		rep, err := ConvertFile(context.Background(), src, dst, FileOptions{Options: Options{DType: ToQ8_0}, Force: true, Digests: cache, Rehash: c.rehash})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.Source.SHA256 != sha256hex(srcBytes) || rep.Source.SHA256Source != c.want {
+			t.Errorf("run %d: source %+v, want %s from %q", i, rep.Source, sha256hex(srcBytes), c.want)
+		}
+		out, err := os.ReadFile(dst)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if first == nil {
+			first = out
+		} else if !bytes.Equal(out, first) {
+			t.Errorf("run %d: output differs", i)
+		}
+	}
+	// Without a cache: computed.
+	rep, err := ConvertFile(context.Background(), src, filepath.Join(dir, "x.pth"), FileOptions{})
+	if err != nil || rep.Source.SHA256Source != SHA256Computed {
+		t.Fatalf("no cache: %v, %+v", err, rep)
 	}
 }

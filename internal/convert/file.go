@@ -4,17 +4,16 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 
 	"github.com/glipctl/glipctl/internal/ckpt"
 	"github.com/glipctl/glipctl/internal/ckpt/formats"
+	"github.com/glipctl/glipctl/internal/digest"
 )
 
 // FileOptions are the options of ConvertFile.
@@ -28,6 +27,12 @@ type FileOptions struct {
 	ReportBase string
 	// Open controls the reading of the source.
 	Open ckpt.OpenOptions
+	// Digests is the cache of file hashes the source's SHA-256 is taken
+	// from (and stored in); its zero value hashes the source every time.
+	Digests digest.Cache
+	// Rehash hashes the source even when Digests has its sum, and
+	// refreshes the entry.
+	Rehash bool
 }
 
 // ReportPaths returns the JSON and Markdown report paths for dst.
@@ -42,7 +47,8 @@ func ReportPaths(dst, base string) (jsonPath, mdPath string) {
 // reports beside it (see FileOptions.ReportBase). Every file is written to
 // a temporary file in its target directory and renamed into place at the
 // end; on any error nothing is left at dst or the report paths, nor any
-// temporary file. The source's SHA-256 is computed while converting.
+// temporary file. The source's SHA-256 is computed while converting, unless
+// opts.Digests has it.
 func ConvertFile(ctx context.Context, src, dst string, opts FileOptions) (rep *Report, err error) {
 	if ctx == nil {
 		ctx = context.Background()
@@ -70,11 +76,6 @@ func ConvertFile(ctx context.Context, src, dst string, opts FileOptions) (rep *R
 		return nil, fmt.Errorf("%s: the report would overwrite the output", dst)
 	}
 
-	c, err := formats.Open(src, opts.Open)
-	if err != nil {
-		return nil, err
-	}
-	defer c.Close()
 	si, err := os.Stat(src)
 	if err != nil {
 		return nil, err
@@ -83,29 +84,41 @@ func ConvertFile(ctx context.Context, src, dst string, opts FileOptions) (rep *R
 		return nil, fmt.Errorf("%s: the output is the source file", dst)
 	}
 
-	// Hash the source while converting.
+	// Hash the source (or find its sum in the digest cache) while
+	// converting.
 	hctx, cancelHash := context.WithCancel(ctx)
 	defer cancelHash()
 	type hashResult struct {
-		sum string
+		d   digest.Digest
 		err error
 	}
 	hashDone := make(chan hashResult, 1)
 	go func() {
-		sum, err := hashFile(hctx, src)
-		hashDone <- hashResult{sum, err}
+		var r hashResult
+		if opts.Rehash {
+			r.d, r.err = opts.Digests.Rehash(hctx, src)
+		} else {
+			r.d, r.err = opts.Digests.File(hctx, src)
+		}
+		hashDone <- r
 	}()
 	var hashed *hashResult
-	source := Source{Path: src, Size: si.Size(), SHA256: func() (string, error) {
+	source := Source{Path: src, Size: si.Size(), SHA256: func() (digest.Digest, error) {
 		if hashed == nil {
 			r := <-hashDone
 			hashed = &r
 		}
 		if hashed.err != nil {
-			return "", fmt.Errorf("%s: hashing: %w", src, hashed.err)
+			return digest.Digest{}, fmt.Errorf("hashing: %w", unwrapPath(hashed.err))
 		}
-		return hashed.sum, nil
+		return hashed.d, nil
 	}}
+
+	c, err := formats.Open(src, opts.Open)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
 
 	var temps []string
 	defer func() {
@@ -120,21 +133,39 @@ func ConvertFile(ctx context.Context, src, dst string, opts FileOptions) (rep *R
 		return nil, fmt.Errorf("%s: cannot write: %w", dst, unwrapPath(err))
 	}
 	temps = append(temps, tmp)
-	rep, err = Convert(ctx, c, source, f, opts.Options)
+	// The output is synced (before its rename) while the rest goes on: the
+	// source's hash (which a .pth's conversion does not wait for), the
+	// reports and their own syncs.
+	syncDone := make(chan error, 1)
+	syncing, closed := false, false
+	closeOut := func() error {
+		if closed {
+			return nil
+		}
+		closed = true
+		var err error
+		if syncing {
+			err = <-syncDone
+		}
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		return err
+	}
+	defer closeOut()
+	rep, err = convert(ctx, c, source, newWriteback(f), opts.Options, func() {
+		syncing = true
+		go func() { syncDone <- f.Sync() }()
+	})
 	if err != nil {
 		var we *WriteError
 		if errors.As(err, &we) {
 			err = fmt.Errorf("%s: %w", dst, err)
 		}
-		f.Close()
 		return nil, err
 	}
-	err = f.Sync()
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return nil, fmt.Errorf("%s: writing: %w", dst, unwrapPath(err))
+	if err = rep.setSourceSHA256(source); err != nil {
+		return nil, srcError(ctx, source, err)
 	}
 	rep.Output.Path = dst
 
@@ -154,6 +185,9 @@ func ConvertFile(ctx context.Context, src, dst string, opts FileOptions) (rep *R
 		}
 		temps = append(temps, t)
 		tmpOf[p] = t
+	}
+	if err = closeOut(); err != nil {
+		return nil, fmt.Errorf("%s: writing: %w", dst, unwrapPath(err))
 	}
 	var placed []string
 	for _, p := range targets {
@@ -253,30 +287,4 @@ func unwrapLink(err error) error {
 		return le.Err
 	}
 	return err
-}
-
-// hashFile returns the SHA-256 of a file in hex, reading it in 1 MiB
-// pieces and stopping when ctx is done.
-func hashFile(ctx context.Context, path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	buf := make([]byte, 1<<20)
-	for {
-		if err := ctx.Err(); err != nil {
-			return "", err
-		}
-		n, err := f.Read(buf)
-		h.Write(buf[:n])
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return "", err
-		}
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }

@@ -38,11 +38,15 @@ type Report struct {
 
 // SourceReport describes the source file.
 type SourceReport struct {
-	Path            string      `json:"path"`
-	Format          ckpt.Format `json:"format"`
-	Bytes           int64       `json:"bytes"`
-	SHA256          string      `json:"sha256"`
-	StateDictPrefix string      `json:"state_dict_prefix"`
+	Path   string      `json:"path"`
+	Format ckpt.Format `json:"format"`
+	Bytes  int64       `json:"bytes"`
+	SHA256 string      `json:"sha256"`
+	// SHA256Source says where SHA256 came from: "computed" (the file was
+	// read) or "cache" (the digest cache, trusted while the file's stat is
+	// unchanged); "" when there is no hash.
+	SHA256Source    string `json:"sha256_source"`
+	StateDictPrefix string `json:"state_dict_prefix"`
 }
 
 // OutputReport describes the written file.

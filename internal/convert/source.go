@@ -31,7 +31,10 @@ type outData struct {
 	lossy bool  // output dtype differs: measure the conversion error
 
 	sh   *scratch // buffers, and the lock that serialises reads
-	done int64    // units whose values are in st and er
+	done int64    // units whose values are in st and er (or sent to pipe)
+	// pipe, if set, accounts the values on another goroutine; st and er
+	// are then complete once it is closed.
+	pipe *statsPipe
 	st   report.Accumulator
 	er   errAcc
 }
@@ -130,6 +133,26 @@ func (d *outData) produce(u0, u1 int64) ([]byte, error) {
 		from = int((d.done - u0) * d.unit)
 	}
 	out := raw
+	if d.pipe != nil {
+		// Convert here only what the output needs; the pipe accounts.
+		if d.lossy {
+			sh.vals = grow(sh.vals, cnt)
+			if err := ckpt.DecodeFloat64(src.DType, raw, sh.vals); err != nil {
+				return nil, fmt.Errorf("tensor %q: %w", src.Name, err)
+			}
+			sh.out = grow(sh.out, int((u1-u0)*d.outUB))
+			if err := encode(d.o.DType, sh.vals, sh.out); err != nil {
+				return nil, fmt.Errorf("tensor %q: %w", src.Name, err)
+			}
+			out = sh.out
+		}
+		if account {
+			k := d.done - u0 // units already accounted
+			d.pipe.send(d, raw[k*d.inUB:], out[k*d.outUB:], cnt-from)
+			d.done = u1
+		}
+		return out, nil
+	}
 	var vals []float64
 	if d.lossy || account {
 		sh.vals = grow(sh.vals, cnt)

@@ -2,8 +2,6 @@ package zoo
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,6 +12,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/glipctl/glipctl/internal/digest"
 )
 
 // manifestName is the cache's manifest: the SHA-256, size and modification
@@ -88,6 +88,15 @@ type manifestFile struct {
 type cache struct {
 	dir string
 }
+
+// DigestsDir is the directory of the SHA-256 cache (package digest) under
+// the cache directory dir.
+func DigestsDir(dir string) string { return filepath.Join(dir, "digests") }
+
+// digests is the SHA-256 cache beside the manifest: whatever the manifest
+// says, a file hashed here is remembered there (keyed by its stat), so a
+// later conversion of it does not read it again.
+func (c *cache) digests() digest.Cache { return digest.Cache{Dir: DigestsDir(c.dir)} }
 
 func (c *cache) manifestPath() string { return filepath.Join(c.dir, manifestName) }
 
@@ -231,20 +240,6 @@ func lockFile(ctx context.Context, path string, onWait func()) (unlock func(), e
 	}
 }
 
-// hashFile returns the hex SHA-256 of the file at path.
-func hashFile(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", fmt.Errorf("%s: %v", path, err)
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
-}
-
 // HashMismatchError is a file whose SHA-256 is not the expected one.
 type HashMismatchError struct {
 	File     string // the file or URL
@@ -290,9 +285,11 @@ func (c *cache) check(ctx context.Context, path string, o checkOptions) (string,
 	if fresh && !o.full {
 		sum = rec.SHA256
 	} else {
-		if sum, err = hashFile(path); err != nil {
+		d, err := c.digests().Rehash(ctx, path)
+		if err != nil {
 			return "", err
 		}
+		sum = d.SHA256
 	}
 	if haveRec && sum != rec.SHA256 {
 		return "", &HashMismatchError{File: path, Expected: rec.SHA256, Actual: sum,

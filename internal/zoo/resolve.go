@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"github.com/spf13/pflag"
+
+	"github.com/glipctl/glipctl/internal/digest"
 )
 
 // OfficialPrefix, in front of a zoo name given to Resolve, selects the
@@ -167,12 +169,12 @@ func Resolve(ctx context.Context, nameOrPath string, opts ResolveOptions) (strin
 			return "", fmt.Errorf("%s: is a directory, not a checkpoint", nameOrPath)
 		}
 		if opts.SHA256 != "" {
-			sum, err := hashFile(nameOrPath)
+			d, err := opts.Digests().Rehash(ctx, nameOrPath) // a pin always reads the file
 			if err != nil {
 				return "", err
 			}
-			if want := strings.ToLower(opts.SHA256); !strings.HasPrefix(sum, want) {
-				return "", &HashMismatchError{File: nameOrPath, Expected: want, Actual: sum, Why: "pinned with --sha256"}
+			if want := strings.ToLower(opts.SHA256); !strings.HasPrefix(d.SHA256, want) {
+				return "", &HashMismatchError{File: nameOrPath, Expected: want, Actual: d.SHA256, Why: "pinned with --sha256"}
 			}
 		}
 		return nameOrPath, nil
@@ -226,6 +228,17 @@ func (o ResolveOptions) CachedPath(e Entry, official bool) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// Digests returns the SHA-256 cache of the cache directory (see
+// DigestsDir), or a Cache that caches nothing when there is no cache
+// directory.
+func (o ResolveOptions) Digests() digest.Cache {
+	dir, err := CacheDir(o.CacheDir)
+	if err != nil {
+		return digest.Cache{}
+	}
+	return digest.Cache{Dir: DigestsDir(dir)}
 }
 
 // RecordedSHA256 returns the SHA-256 the cache's manifest records for the
@@ -381,10 +394,15 @@ func Fetch(ctx context.Context, e Entry, official bool, opts ResolveOptions) (st
 	if src == "" {
 		return "", fmt.Errorf("download %s: %s", f.Name, strings.Join(errs, "; "))
 	}
-	sum, err := hashFile(part)
+	hashed, err := os.Stat(part)
 	if err != nil {
 		return "", err
 	}
+	hd, err := digest.Cache{}.File(ctx, part)
+	if err != nil {
+		return "", err
+	}
+	sum := hd.SHA256
 	if want != "" && !strings.HasPrefix(sum, want) {
 		os.Remove(part)
 		return "", &HashMismatchError{File: src, Expected: want, Actual: sum, Why: why + "; partial file removed"}
@@ -400,6 +418,10 @@ func Fetch(ctx context.Context, e Entry, official bool, opts ResolveOptions) (st
 	if err := c.record(ctx, f.Name, manifestFile{SHA256: sum, Size: st.Size(), MTime: st.ModTime(), URL: src}); err != nil {
 		opts.logf("warning: could not record %s in %s: %v", f.Name, c.manifestPath(), err)
 	}
+	// The file is fresh, so the digest cache would not take it on its own
+	// (racy); we wrote it, synced it and hashed it after the last write, so
+	// record it: a conversion of it need not read it again. Best effort.
+	_ = c.digests().Record(final, sum, hashed)
 	if want == "" {
 		opts.logf("%s: sha256 %s (no published checksum; recorded in %s, later uses are verified against it)", f.Name, sum, c.manifestPath())
 	} else {

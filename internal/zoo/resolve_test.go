@@ -51,6 +51,14 @@ func TestResolveDownloadsOnceThenCaches(t *testing.T) {
 	if got := opts.RecordedSHA256(p); got != sha(data) {
 		t.Errorf("RecordedSHA256 = %q", got)
 	}
+	// The verified sum is in the digest cache too, so converting the file
+	// does not read it again, fresh as it is.
+	if d, err := opts.Digests().File(context.Background(), p); err != nil || !d.Cached || d.SHA256 != sha(data) {
+		t.Errorf("digest cache after download: %+v, %v", d, err)
+	}
+	if got := opts.Digests().Dir; got != filepath.Join(cacheDir, "digests") {
+		t.Errorf("digests dir %q", got)
+	}
 	// Second use: no request.
 	p2, err := Resolve(context.Background(), tname, opts)
 	if err != nil || p2 != p || rec.count() != 1 {
