@@ -33,6 +33,8 @@ type convertOptions struct {
 	Quiet  bool
 	// Rehash reads and hashes SRC even if the digest cache has its sum.
 	Rehash bool
+	// NoSync skips the fsync of the outputs before their rename.
+	NoSync bool
 	// Zoo carries --offline, --cache-dir and --mirror; a SRC that is not a
 	// file is resolved as a zoo name.
 	Zoo zoo.ResolveOptions
@@ -82,9 +84,14 @@ recomputed while the file is unchanged; 'glipctl download' records the files
 it verifies. The JSON report's source.sha256_source says "computed" or
 "cache"; --rehash always reads SRC (and refreshes the entry).
 
-The output is written to a temporary file beside DST and renamed; an
-existing DST (or report) is an error unless --force. On any error nothing is
-left behind. The same input and flags give byte-identical files.`
+The output is written to a temporary file beside DST, synced to the disk
+and renamed; an existing DST (or report) is an error unless --force. On any
+error nothing is left behind. The same input and flags give byte-identical
+files. --no-sync skips the sync (about 0.15 s for a 110 MB output on a
+typical cloud disk): an error or an interruption still leaves nothing, but
+after a power loss or a kernel crash DST may exist and be empty, and write
+errors that a file system reports only on sync go unnoticed; for scratch
+disks and throw-away CI machines.`
 
 func newConvertCmd(io *IOStreams, runF func(*convertOptions) error) *cobra.Command {
 	opts := &convertOptions{IO: io}
@@ -129,6 +136,7 @@ func newConvertCmd(io *IOStreams, runF func(*convertOptions) error) *cobra.Comma
 	fs.BoolVar(&opts.Strict, "strict", false, "fail on a refused pickle global instead of warning")
 	fs.BoolVarP(&opts.Quiet, "quiet", "q", false, "no progress, notes or summary on standard error")
 	fs.BoolVar(&opts.Rehash, "rehash", false, "hash SRC even if the digest cache has its sha256 (and refresh the entry)")
+	fs.BoolVar(&opts.NoSync, "no-sync", false, "do not fsync DST and the reports before renaming them (faster; not crash-safe)")
 	opts.Zoo.AddFlags(fs)
 	return cmd
 }
@@ -214,6 +222,7 @@ func convertRun(opts *convertOptions) error {
 		Open:       ckpt.OpenOptions{Strict: opts.Strict},
 		Digests:    opts.Zoo.Digests(),
 		Rehash:     opts.Rehash,
+		NoSync:     opts.NoSync,
 	}
 	var bar *progressbar.ProgressBar
 	if opts.IO.ErrTTY && !opts.Quiet {

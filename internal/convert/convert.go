@@ -479,6 +479,7 @@ type scratch struct {
 	raw   []byte
 	vals  []float64
 	ovals []float64
+	f32   []float32
 	out   []byte
 }
 

@@ -601,10 +601,11 @@ func TestDeterministic(t *testing.T) {
 	src := fixture(t, "official_small_f16.pth")
 	for _, f := range []string{"x.pth", "x.safetensors", "x.gguf"} {
 		var outs, reps [][]byte
-		for i := 0; i < 2; i++ {
+		for i := 0; i < 3; i++ {
 			dir := t.TempDir()
 			dst := filepath.Join(dir, f)
-			if _, err := ConvertFile(context.Background(), src, dst, FileOptions{Options: Options{DType: ToF16}}); err != nil {
+			// The third run without the fsync: the same bytes.
+			if _, err := ConvertFile(context.Background(), src, dst, FileOptions{Options: Options{DType: ToF16}, NoSync: i == 2}); err != nil {
 				t.Fatal(err)
 			}
 			b, _ := os.ReadFile(dst)
@@ -612,8 +613,10 @@ func TestDeterministic(t *testing.T) {
 			outs = append(outs, b)
 			reps = append(reps, bytes.ReplaceAll(j, []byte(dir), []byte("DIR")))
 		}
-		if !bytes.Equal(outs[0], outs[1]) || !bytes.Equal(reps[0], reps[1]) {
-			t.Errorf("%s: two conversions differ", f)
+		for i := 1; i < len(outs); i++ {
+			if !bytes.Equal(outs[0], outs[i]) || !bytes.Equal(reps[0], reps[i]) {
+				t.Errorf("%s: conversions 1 and %d differ", f, i+1)
+			}
 		}
 	}
 }
@@ -637,20 +640,22 @@ func listDir(t *testing.T, dir string) []string {
 func TestAtomic(t *testing.T) {
 	src := fixture(t, "official_small.pth")
 	for _, f := range []string{"x.pth", "x.safetensors", "x.gguf"} {
-		dir := t.TempDir()
-		ctx, cancel := context.WithCancel(context.Background())
-		opts := FileOptions{Options: Options{Progress: func(w, total int64) {
-			if w > 1000 {
-				cancel()
+		for _, noSync := range []bool{false, true} {
+			dir := t.TempDir()
+			ctx, cancel := context.WithCancel(context.Background())
+			opts := FileOptions{NoSync: noSync, Options: Options{Progress: func(w, total int64) {
+				if w > 1000 {
+					cancel()
+				}
+			}}}
+			_, err := ConvertFile(ctx, src, filepath.Join(dir, f), opts)
+			cancel()
+			if err == nil {
+				t.Fatalf("%s (no sync %v): cancelled conversion succeeded", f, noSync)
 			}
-		}}}
-		_, err := ConvertFile(ctx, src, filepath.Join(dir, f), opts)
-		cancel()
-		if err == nil {
-			t.Fatalf("%s: cancelled conversion succeeded", f)
-		}
-		if names := listDir(t, dir); len(names) != 0 {
-			t.Errorf("%s: failed conversion left %v", f, names)
+			if names := listDir(t, dir); len(names) != 0 {
+				t.Errorf("%s (no sync %v): failed conversion left %v", f, noSync, names)
+			}
 		}
 	}
 

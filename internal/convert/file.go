@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -33,6 +34,13 @@ type FileOptions struct {
 	// Rehash hashes the source even when Digests has its sum, and
 	// refreshes the entry.
 	Rehash bool
+	// NoSync skips the fsync of the output and the reports before they
+	// are renamed into place (and the early writeback). Errors and
+	// interruptions still leave nothing behind, but after a power loss or
+	// a kernel crash a just-written file may be empty or partial, and a
+	// write error that the file system reports only on sync goes
+	// unnoticed. For scratch disks and throw-away CI machines.
+	NoSync bool
 }
 
 // ReportPaths returns the JSON and Markdown report paths for dst.
@@ -153,10 +161,16 @@ func ConvertFile(ctx context.Context, src, dst string, opts FileOptions) (rep *R
 		return err
 	}
 	defer closeOut()
-	rep, err = convert(ctx, c, source, newWriteback(f), opts.Options, func() {
-		syncing = true
-		go func() { syncDone <- f.Sync() }()
-	})
+	var out io.Writer = f
+	onWritten := func() {}
+	if !opts.NoSync {
+		out = newWriteback(f)
+		onWritten = func() {
+			syncing = true
+			go func() { syncDone <- f.Sync() }()
+		}
+	}
+	rep, err = convert(ctx, c, source, out, opts.Options, onWritten)
 	if err != nil {
 		var we *WriteError
 		if errors.As(err, &we) {
@@ -179,7 +193,7 @@ func ConvertFile(ctx context.Context, src, dst string, opts FileOptions) (rep *R
 	reports := map[string][]byte{jsonPath: js.Bytes(), mdPath: md.Bytes()}
 	tmpOf := map[string]string{dst: tmp}
 	for _, p := range []string{jsonPath, mdPath} {
-		t, err := writeTemp(p, reports[p])
+		t, err := writeTemp(p, reports[p], !opts.NoSync)
 		if err != nil {
 			return nil, fmt.Errorf("%s: cannot write: %w", p, unwrapPath(err))
 		}
@@ -235,13 +249,15 @@ func createTemp(target string) (string, *os.File, error) {
 	}
 }
 
-func writeTemp(target string, data []byte) (string, error) {
+// writeTemp writes data to a new temporary file beside target (synced to
+// the disk when sync is set) and returns its name.
+func writeTemp(target string, data []byte, sync bool) (string, error) {
 	name, f, err := createTemp(target)
 	if err != nil {
 		return "", err
 	}
 	_, err = f.Write(data)
-	if err == nil {
+	if err == nil && sync {
 		err = f.Sync()
 	}
 	if cerr := f.Close(); err == nil {

@@ -177,10 +177,53 @@ func (d *outData) produce(u0, u1 int64) ([]byte, error) {
 		}
 	}
 	if account {
-		d.st.AddFloat64(vals[from:])
+		k := d.done - u0
+		var err error
+		if d.lossy {
+			err = accumulate(&d.st, d.o.DType, out[k*d.outUB:], cnt-from, vals[from:], &sh.f32)
+		} else {
+			err = accumulate(&d.st, src.DType, raw[k*d.inUB:], cnt-from, vals[from:], &sh.f32)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("tensor %q: %w", d.o.To, err)
+		}
 		d.done = u1
 	}
 	return out, nil
+}
+
+// floatStats reports whether values of dt go through the float32
+// statistics (report.Accumulator.AddFloat32, as inspect takes them): the
+// dtypes whose values are all float32 values.
+func floatStats(dt ckpt.DType) bool {
+	switch dt {
+	case ckpt.F32, ckpt.F16, ckpt.BF16, ckpt.Q8_0:
+		return true
+	}
+	return false
+}
+
+// accumulate adds n values to st: when floatStats(dt), those stored as dt
+// at the start of b (decoded into *f32 unless b is float32 already), else
+// vals, the same values as float64 (unused otherwise: may be nil). So a
+// report's statistics are computed as inspect computes them.
+func accumulate(st *report.Accumulator, dt ckpt.DType, b []byte, n int, vals []float64, f32 *[]float32) error {
+	if !floatStats(dt) {
+		st.AddFloat64(vals)
+		return nil
+	}
+	if dt == ckpt.F32 {
+		if v, ok := ckpt.Float32View(b[:4*n]); ok {
+			st.AddFloat32(v)
+			return nil
+		}
+	}
+	*f32 = grow(*f32, n)
+	if err := ckpt.DecodeFloat32(dt, b, *f32); err != nil {
+		return err
+	}
+	st.AddFloat32(*f32)
+	return nil
 }
 
 // complete makes sure the statistics cover the whole tensor: when the

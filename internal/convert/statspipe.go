@@ -18,6 +18,7 @@ type statsPipe struct {
 	err  error // the first error; read after close
 
 	vals, ovals []float64
+	f32         []float32
 	closed      bool
 }
 
@@ -83,20 +84,28 @@ func (p *statsPipe) run() {
 // account is the accounting part of outData.produce.
 func (p *statsPipe) account(j statsJob) error {
 	d := j.d
+	if !d.lossy && floatStats(d.o.Src.DType) {
+		// No float64 values needed: straight to the float32 statistics.
+		if err := accumulate(&d.st, d.o.Src.DType, j.raw, j.cnt, nil, &p.f32); err != nil {
+			return fmt.Errorf("tensor %q: %w", d.o.Src.Name, err)
+		}
+		return nil
+	}
 	p.vals = grow(p.vals, j.cnt)
 	if err := ckpt.DecodeFloat64(d.o.Src.DType, j.raw, p.vals); err != nil {
 		return fmt.Errorf("tensor %q: %w", d.o.Src.Name, err)
 	}
-	vals := p.vals
-	if d.lossy {
-		p.ovals = grow(p.ovals, j.cnt)
-		if err := ckpt.DecodeFloat64(d.o.DType, j.out, p.ovals); err != nil {
-			return fmt.Errorf("tensor %q: %w", d.o.To, err)
-		}
-		d.er.add(p.vals, p.ovals)
-		vals = p.ovals
+	if !d.lossy {
+		return accumulate(&d.st, d.o.Src.DType, j.raw, j.cnt, p.vals, &p.f32)
 	}
-	d.st.AddFloat64(vals)
+	p.ovals = grow(p.ovals, j.cnt)
+	if err := ckpt.DecodeFloat64(d.o.DType, j.out, p.ovals); err != nil {
+		return fmt.Errorf("tensor %q: %w", d.o.To, err)
+	}
+	d.er.add(p.vals, p.ovals)
+	if err := accumulate(&d.st, d.o.DType, j.out, j.cnt, p.ovals, &p.f32); err != nil {
+		return fmt.Errorf("tensor %q: %w", d.o.To, err)
+	}
 	return nil
 }
 
