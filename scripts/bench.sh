@@ -101,7 +101,8 @@ row "SGEMM 1024^3 (GFLOPS)" "$go_gf" "$tb (OpenBLAS)" "$(awk -v a="$go_gf" -v b=
 inproc() { # inproc NAME BENCH WEIGHTS INPUT REPEAT
 	echo "== $1, in process (ms) ==" >&2
 	local out go_ms tb
-	out=$("$work/swin.test" -test.run '^$' -test.bench "^$2\$" -test.benchtime "${RUNS}x" -test.count 2)
+	# As many passes as PyTorch gets in each configuration: best of REPEAT.
+	out=$("$work/swin.test" -test.run '^$' -test.bench "^$2\$" -test.benchtime "${5}x" -test.count 1)
 	go_ms=$(metric best_ms <<<"$out")
 	echo "    glipctl: $go_ms" >&2
 	tb=$(torch_best scripts/forward_torch.py bench --weights "$3" --input "$4" --repeat "$5")
