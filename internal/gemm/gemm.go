@@ -281,6 +281,14 @@ const (
 	packMACs      = 16 // cost of packing one element, in multiply-adds
 )
 
+// stripsPerWorker and minStripPanels bound the finer row strips of a
+// product by a pre-packed B (see Kernel.run): at most this many per
+// goroutine, each at least this many mr-row panels.
+const (
+	stripsPerWorker = 4
+	minStripPanels  = 8
+)
+
 // grid chooses how many row and column strips C is cut into, one goroutine
 // per rectangle.
 func grid(im *impl, m, n, k, workers int) (wm, wn int) {
@@ -315,6 +323,13 @@ func (kr Kernel) run(p *problem) {
 	im := kr.pick()
 	p.aMode = kr.aMode
 	wm, wn := grid(im, p.m, p.n, p.k, kr.workers())
+	if p.packed != nil && wm*wn > 1 {
+		// A pre-packed B costs nothing to share: cut the rows finer
+		// than one strip per goroutine, so that the goroutines take
+		// strips in turn and a core slowed down (by other work on the
+		// machine) does fewer of them instead of holding up the call.
+		wm = max(wm, min(wm*stripsPerWorker, ceilDiv(p.m, im.mr)/minStripPanels))
+	}
 	if wm*wn == 1 {
 		w := getWorkspace()
 		w.run(im, p, 0, p.m, 0, p.n)
