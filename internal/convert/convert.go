@@ -475,12 +475,11 @@ func nonNil64(v []int64) []int64 {
 // scratch holds the conversion buffers, shared by the tensors of one
 // conversion (the writers read one tensor at a time).
 type scratch struct {
-	mu    sync.Mutex
-	raw   []byte
-	vals  []float64
-	ovals []float64
-	f32   []float32
-	out   []byte
+	mu   sync.Mutex
+	raw  []byte
+	vals []float64
+	acc  accountBufs // produce's own accounting, without a pipe
+	out  []byte
 }
 
 // itoa is strconv.Itoa for the renderers.

@@ -133,63 +133,67 @@ func (d *outData) produce(u0, u1 int64) ([]byte, error) {
 		from = int((d.done - u0) * d.unit)
 	}
 	out := raw
-	if d.pipe != nil {
-		// Convert here only what the output needs; the pipe accounts.
-		if d.lossy {
-			sh.vals = grow(sh.vals, cnt)
-			if err := ckpt.DecodeFloat64(src.DType, raw, sh.vals); err != nil {
-				return nil, fmt.Errorf("tensor %q: %w", src.Name, err)
-			}
-			sh.out = grow(sh.out, int((u1-u0)*d.outUB))
-			if err := encode(d.o.DType, sh.vals, sh.out); err != nil {
-				return nil, fmt.Errorf("tensor %q: %w", src.Name, err)
-			}
-			out = sh.out
-		}
-		if account {
-			k := d.done - u0 // units already accounted
-			d.pipe.send(d, raw[k*d.inUB:], out[k*d.outUB:], cnt-from)
-			d.done = u1
-		}
-		return out, nil
-	}
-	var vals []float64
-	if d.lossy || account {
+	if d.lossy {
 		sh.vals = grow(sh.vals, cnt)
 		if err := ckpt.DecodeFloat64(src.DType, raw, sh.vals); err != nil {
 			return nil, fmt.Errorf("tensor %q: %w", src.Name, err)
 		}
-		vals = sh.vals
-	}
-	if d.lossy {
 		sh.out = grow(sh.out, int((u1-u0)*d.outUB))
 		if err := encode(d.o.DType, sh.vals, sh.out); err != nil {
 			return nil, fmt.Errorf("tensor %q: %w", src.Name, err)
 		}
 		out = sh.out
-		if account {
-			sh.ovals = grow(sh.ovals, cnt)
-			if err := ckpt.DecodeFloat64(d.o.DType, out, sh.ovals); err != nil {
-				return nil, fmt.Errorf("tensor %q: %w", d.o.To, err)
-			}
-			d.er.add(sh.vals[from:], sh.ovals[from:])
-			vals = sh.ovals
-		}
 	}
 	if account {
-		k := d.done - u0
-		var err error
-		if d.lossy {
-			err = accumulate(&d.st, d.o.DType, out[k*d.outUB:], cnt-from, vals[from:], &sh.f32)
-		} else {
-			err = accumulate(&d.st, src.DType, raw[k*d.inUB:], cnt-from, vals[from:], &sh.f32)
-		}
-		if err != nil {
-			return nil, fmt.Errorf("tensor %q: %w", d.o.To, err)
+		k := d.done - u0 // units already accounted
+		if d.pipe != nil {
+			d.pipe.send(d, raw[k*d.inUB:], out[k*d.outUB:], cnt-from)
+		} else if err := d.account(raw[k*d.inUB:], out[k*d.outUB:], cnt-from, &sh.acc); err != nil {
+			return nil, err
 		}
 		d.done = u1
 	}
 	return out, nil
+}
+
+// accountBufs are the buffers of outData.account.
+type accountBufs struct {
+	vals, ovals []float64
+	f32         []float32
+}
+
+// account adds cnt values to the statistics (and, for a lossy dtype, the
+// conversion error): raw holds them in the source dtype, out (if lossy)
+// in the output dtype. The statistics pipe and produce both account
+// through it, so they give the same bits.
+func (d *outData) account(raw, out []byte, cnt int, b *accountBufs) error {
+	src := d.o.Src
+	if !d.lossy {
+		var vals []float64
+		if !floatStats(src.DType) {
+			b.vals = grow(b.vals, cnt)
+			if err := ckpt.DecodeFloat64(src.DType, raw, b.vals); err != nil {
+				return fmt.Errorf("tensor %q: %w", src.Name, err)
+			}
+			vals = b.vals
+		}
+		if err := accumulate(&d.st, src.DType, raw, cnt, vals, &b.f32); err != nil {
+			return fmt.Errorf("tensor %q: %w", src.Name, err)
+		}
+		return nil
+	}
+	b.vals, b.ovals = grow(b.vals, cnt), grow(b.ovals, cnt)
+	if err := ckpt.DecodeFloat64(src.DType, raw, b.vals); err != nil {
+		return fmt.Errorf("tensor %q: %w", src.Name, err)
+	}
+	if err := ckpt.DecodeFloat64(d.o.DType, out, b.ovals); err != nil {
+		return fmt.Errorf("tensor %q: %w", d.o.To, err)
+	}
+	d.er.add(b.vals, b.ovals)
+	if err := accumulate(&d.st, d.o.DType, out, cnt, b.ovals, &b.f32); err != nil {
+		return fmt.Errorf("tensor %q: %w", d.o.To, err)
+	}
+	return nil
 }
 
 // floatStats reports whether values of dt go through the float32

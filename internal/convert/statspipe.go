@@ -1,25 +1,18 @@
 package convert
 
-import (
-	"fmt"
-
-	"github.com/glipctl/glipctl/internal/ckpt"
-)
-
 // statsPipe accounts the values of the output tensors (statistics and
 // conversion error) on a goroutine of its own, beside the reading,
 // converting and writing. One goroutine takes the batches in the order
 // they were produced and does to each exactly what produce would do
-// inline, so the results are the same bits.
+// inline (outData.account), so the results are the same bits.
 type statsPipe struct {
 	jobs chan statsJob
 	free chan []byte
 	done chan struct{}
 	err  error // the first error; read after close
 
-	vals, ovals []float64
-	f32         []float32
-	closed      bool
+	bufs   accountBufs
+	closed bool
 }
 
 // statsJob is a batch of whole units of one tensor to account: its source
@@ -74,39 +67,11 @@ func (p *statsPipe) run() {
 	defer close(p.done)
 	for j := range p.jobs {
 		if p.err == nil {
-			p.err = p.account(j)
+			p.err = j.d.account(j.raw, j.out, j.cnt, &p.bufs)
 		}
 		p.recycle(j.raw)
 		p.recycle(j.out)
 	}
-}
-
-// account is the accounting part of outData.produce.
-func (p *statsPipe) account(j statsJob) error {
-	d := j.d
-	if !d.lossy && floatStats(d.o.Src.DType) {
-		// No float64 values needed: straight to the float32 statistics.
-		if err := accumulate(&d.st, d.o.Src.DType, j.raw, j.cnt, nil, &p.f32); err != nil {
-			return fmt.Errorf("tensor %q: %w", d.o.Src.Name, err)
-		}
-		return nil
-	}
-	p.vals = grow(p.vals, j.cnt)
-	if err := ckpt.DecodeFloat64(d.o.Src.DType, j.raw, p.vals); err != nil {
-		return fmt.Errorf("tensor %q: %w", d.o.Src.Name, err)
-	}
-	if !d.lossy {
-		return accumulate(&d.st, d.o.Src.DType, j.raw, j.cnt, p.vals, &p.f32)
-	}
-	p.ovals = grow(p.ovals, j.cnt)
-	if err := ckpt.DecodeFloat64(d.o.DType, j.out, p.ovals); err != nil {
-		return fmt.Errorf("tensor %q: %w", d.o.To, err)
-	}
-	d.er.add(p.vals, p.ovals)
-	if err := accumulate(&d.st, d.o.DType, j.out, j.cnt, p.ovals, &p.f32); err != nil {
-		return fmt.Errorf("tensor %q: %w", d.o.To, err)
-	}
-	return nil
 }
 
 // close waits for the queued batches to be accounted and returns the
