@@ -3,10 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
@@ -185,11 +182,6 @@ func convertRun(opts *convertOptions) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	// An interrupt cancels the conversion, which then removes its
-	// temporary files.
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
-	defer stop()
-
 	f, err := opts.format()
 	if err != nil {
 		return err

@@ -33,7 +33,7 @@ func TestMain(m *testing.M) {
 func convertRunCmd(t *testing.T, args ...string) (int, string, string) {
 	t.Helper()
 	var out, errOut bytes.Buffer
-	code := run(args, &IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut})
+	code := run(context.Background(), args, &IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut})
 	return code, out.String(), errOut.String()
 }
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -76,10 +77,10 @@ func newRootCmd(io *IOStreams) *cobra.Command {
 }
 
 // run executes glipctl with args and returns the process exit code.
-func run(args []string, io *IOStreams) int {
+func run(ctx context.Context, args []string, io *IOStreams) int {
 	root := newRootCmd(io)
 	root.SetArgs(args)
-	err := root.Execute()
+	err := root.ExecuteContext(ctx)
 	if err == nil {
 		return exitOK
 	}
