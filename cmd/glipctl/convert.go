@@ -254,15 +254,10 @@ func convertRun(opts *convertOptions) error {
 	summary := fmt.Sprintf("%s: %d tensors (%s -> %s, %s), %d dropped; reports %s, %s",
 		opts.Dst, rep.Totals.Kept, rep.Layout.From, rep.Layout.Output, rep.Output.DType, rep.Totals.Dropped, jsonPath, mdPath)
 	if e := rep.ConversionError; e != nil {
-		summary += fmt.Sprintf("; max rel RMS error %s", jsonFloatString(e.MaxRelRMS))
+		summary += fmt.Sprintf("; max rel RMS error %g", float64(e.MaxRelRMS))
 	}
 	fmt.Fprintln(opts.IO.Out, summary)
 	return nil
-}
-
-func jsonFloatString(f convert.JSONFloat) string {
-	b, _ := f.MarshalJSON()
-	return strings.Trim(string(b), `"`)
 }
 
 // Progress bar tuning: shown only for outputs of this size or more.

@@ -28,6 +28,7 @@ import (
 	"github.com/glipctl/glipctl/internal/ckpt/pth"
 	"github.com/glipctl/glipctl/internal/ckpt/safetensors"
 	"github.com/glipctl/glipctl/internal/digest"
+	"github.com/glipctl/glipctl/internal/stats"
 	"github.com/glipctl/glipctl/internal/swin"
 	"github.com/glipctl/glipctl/internal/zoo"
 )
@@ -440,10 +441,11 @@ func (p *Plan) report(datas []*outData, opts Options) *Report {
 			if e.Changed > 0 {
 				summary.Lossy = true
 			}
-			summary.MaxAbs = JSONFloat(max(float64(summary.MaxAbs), e.MaxAbs))
-			summary.MaxRelRMS = JSONFloat(max(float64(summary.MaxRelRMS), e.RelRMS))
+			summary.MaxAbs = stats.Number(max(float64(summary.MaxAbs), e.MaxAbs))
+			summary.MaxRelRMS = stats.Number(max(float64(summary.MaxRelRMS), e.RelRMS))
+			summary.NonFinite += e.NonFinite
 			worst = append(worst, WorstTensor{Name: o.To, SourceDType: tr.SourceDType, DType: tr.DType,
-				MaxAbs: JSONFloat(e.MaxAbs), RelRMS: JSONFloat(e.RelRMS), Changed: e.Changed, NonFinite: e.NonFinite})
+				MaxAbs: stats.Number(e.MaxAbs), RelRMS: stats.Number(e.RelRMS), Changed: e.Changed, NonFinite: e.NonFinite})
 		}
 		r.Tensors = append(r.Tensors, tr)
 	}

@@ -28,7 +28,7 @@ import (
 	"github.com/glipctl/glipctl/internal/ckpt/safetensors"
 	"github.com/glipctl/glipctl/internal/digest"
 	"github.com/glipctl/glipctl/internal/oracle"
-	"github.com/glipctl/glipctl/internal/report"
+	"github.com/glipctl/glipctl/internal/stats"
 )
 
 // TestFixtureMatchesMMPretrain converts the official fixture and compares
@@ -57,7 +57,7 @@ type expectedJSON struct {
 	Tensors []struct {
 		Name  string `json:"name"`
 		Stats struct {
-			Min, Max, Mean, Std, AbsMax *float64
+			Min, Max, Mean, Std, AbsMax stats.Number
 			Zeros, NaN, Inf             int64
 		} `json:"stats"`
 		SHA256 string `json:"sha256"`
@@ -84,11 +84,11 @@ func TestReportStatsMatchTorch(t *testing.T) {
 	if len(rep.Tensors) != len(exp.Tensors) {
 		t.Fatalf("%d tensors reported, torch has %d", len(rep.Tensors), len(exp.Tensors))
 	}
-	near := func(a, b *float64) bool {
-		if a == nil || b == nil {
-			return a == nil && b == nil
+	near := func(a, b stats.Number) bool {
+		if !a.Finite() || !b.Finite() {
+			return !a.Finite() && !b.Finite()
 		}
-		return math.Abs(*a-*b) <= 1e-9*math.Max(1, math.Abs(*b))
+		return math.Abs(float64(a-b)) <= 1e-9*math.Max(1, math.Abs(float64(b)))
 	}
 	for i, tr := range rep.Tensors {
 		e := exp.Tensors[i]
@@ -180,7 +180,7 @@ func TestTransformsAndDropped(t *testing.T) {
 }
 
 // TestStatsAgreeWithReportPackage: the statistics accumulated while
-// writing equal report.TensorStats over the written tensors (in one pass:
+// writing equal stats.TensorStats over the written tensors (in one pass:
 // no writer needs the fallback), also when a reader reads out of order
 // (the fallback pass).
 func TestStatsAgreeWithReportPackage(t *testing.T) {
@@ -199,13 +199,13 @@ func TestStatsAgreeWithReportPackage(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want, err := report.TensorStats(context.Background(), st.Tensors)
+		want, err := stats.TensorStats(context.Background(), st.Tensors)
 		if err != nil {
 			t.Fatal(err)
 		}
 		for i, tr := range rep.Tensors {
 			if !statsNear(tr.Stats, want[i].JSON()) {
-				t.Errorf("%s %s: stats %s, report.TensorStats %s", mode, tr.To, statsString(tr.Stats), statsString(want[i].JSON()))
+				t.Errorf("%s %s: stats %s, stats.TensorStats %s", mode, tr.To, statsString(tr.Stats), statsString(want[i].JSON()))
 			}
 		}
 	}
@@ -253,7 +253,7 @@ func TestStatsAgreeWithReportPackage(t *testing.T) {
 		t.Fatal(err)
 	}
 	tt, _ := ckpt.FromBytes(o.To, o.DType, o.Shape(), buf)
-	want, _ := report.TensorStats(context.Background(), []*ckpt.Tensor{tt})
+	want, _ := stats.TensorStats(context.Background(), []*ckpt.Tensor{tt})
 	if !statsNear(d.st.Stats().JSON(), want[0].JSON()) {
 		t.Errorf("out-of-order stats %s, want %s", statsString(d.st.Stats().JSON()), statsString(want[0].JSON()))
 	}
@@ -261,18 +261,18 @@ func TestStatsAgreeWithReportPackage(t *testing.T) {
 
 // statsNear compares statistics to 1e-12 relative (chunked accumulation
 // differs in the last bits); counts exactly.
-func statsNear(a, b *report.StatsJSON) bool {
-	near := func(x, y *float64) bool {
-		if x == nil || y == nil {
-			return x == nil && y == nil
+func statsNear(a, b *stats.JSON) bool {
+	near := func(x, y stats.Number) bool {
+		if !x.Finite() || !y.Finite() {
+			return !x.Finite() && !y.Finite()
 		}
-		return math.Abs(*x-*y) <= 1e-12*math.Max(1e-30, math.Max(math.Abs(*x), math.Abs(*y)))+1e-300
+		return math.Abs(float64(x-y)) <= 1e-12*math.Max(1e-30, math.Max(math.Abs(float64(x)), math.Abs(float64(y))))+1e-300
 	}
 	return near(a.Min, b.Min) && near(a.Max, b.Max) && near(a.Mean, b.Mean) && near(a.Std, b.Std) &&
 		near(a.AbsMax, b.AbsMax) && a.Zeros == b.Zeros && a.NaN == b.NaN && a.Inf == b.Inf
 }
 
-func statsString(s *report.StatsJSON) string {
+func statsString(s *stats.JSON) string {
 	b, _ := json.Marshal(s)
 	return string(b)
 }
@@ -560,14 +560,16 @@ func TestConversionErrorReport(t *testing.T) {
 	}
 	var back struct {
 		ConversionError struct {
-			MaxRelRMS any `json:"max_rel_rms_error"`
+			MaxRelRMS any   `json:"max_rel_rms_error"`
+			NonFinite int64 `json:"non_finite"`
 		} `json:"conversion_error"`
 	}
 	if err := json.Unmarshal(js.Bytes(), &back); err != nil {
 		t.Fatal(err)
 	}
-	if back.ConversionError.MaxRelRMS != "Infinity" {
-		t.Errorf("max_rel_rms_error is %v in JSON", back.ConversionError.MaxRelRMS)
+	// Non-finite numbers are null in every JSON output; the count says why.
+	if back.ConversionError.MaxRelRMS != nil || back.ConversionError.NonFinite != 1 {
+		t.Errorf("max_rel_rms_error is %v, non_finite %d in JSON", back.ConversionError.MaxRelRMS, back.ConversionError.NonFinite)
 	}
 	var md bytes.Buffer
 	if err := rep.WriteMarkdown(&md); err != nil || !strings.Contains(md.String(), "## Conversion error, worst first") {

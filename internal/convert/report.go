@@ -10,7 +10,7 @@ import (
 	"strings"
 
 	"github.com/glipctl/glipctl/internal/ckpt"
-	"github.com/glipctl/glipctl/internal/report"
+	"github.com/glipctl/glipctl/internal/stats"
 	"github.com/glipctl/glipctl/internal/swin"
 	"github.com/glipctl/glipctl/internal/zoo"
 )
@@ -76,14 +76,14 @@ type ArchReport struct {
 
 // TensorReport is one output tensor.
 type TensorReport struct {
-	From        string            `json:"from"`
-	To          string            `json:"to"`
-	Transform   ckpt.Transform    `json:"transform"`
-	Shape       []int64           `json:"shape"`
-	SourceDType string            `json:"source_dtype"`
-	DType       string            `json:"dtype"`
-	Bytes       int64             `json:"bytes"`
-	Stats       *report.StatsJSON `json:"stats"`
+	From        string         `json:"from"`
+	To          string         `json:"to"`
+	Transform   ckpt.Transform `json:"transform"`
+	Shape       []int64        `json:"shape"`
+	SourceDType string         `json:"source_dtype"`
+	DType       string         `json:"dtype"`
+	Bytes       int64          `json:"bytes"`
+	Stats       *stats.JSON    `json:"stats"`
 	// Error is the conversion error, for tensors whose dtype changed.
 	Error *ConvError `json:"conversion_error,omitempty"`
 }
@@ -103,52 +103,37 @@ type ErrorSummary struct {
 	// Lossy is true when at least one value changed.
 	Lossy bool `json:"lossy"`
 	// Tensors is the number of tensors converted to another dtype.
-	Tensors   int           `json:"tensors"`
-	MaxAbs    JSONFloat     `json:"max_abs_error"`
-	MaxRelRMS JSONFloat     `json:"max_rel_rms_error"`
+	Tensors   int          `json:"tensors"`
+	MaxAbs    stats.Number `json:"max_abs_error"`
+	MaxRelRMS stats.Number `json:"max_rel_rms_error"`
+	// NonFinite counts the elements, over all tensors, that overflowed the
+	// output dtype or lost a NaN/Inf; the two maxima are null (infinite)
+	// when it is not 0.
+	NonFinite int64         `json:"non_finite"`
 	Worst     []WorstTensor `json:"worst"`
 }
 
 // WorstTensor is one converted tensor's error, in worst-first order.
 type WorstTensor struct {
-	Name        string    `json:"name"`
-	SourceDType string    `json:"source_dtype"`
-	DType       string    `json:"dtype"`
-	MaxAbs      JSONFloat `json:"max_abs_error"`
-	RelRMS      JSONFloat `json:"rel_rms_error"`
-	Changed     int64     `json:"changed"`
-	NonFinite   int64     `json:"non_finite"`
+	Name        string       `json:"name"`
+	SourceDType string       `json:"source_dtype"`
+	DType       string       `json:"dtype"`
+	MaxAbs      stats.Number `json:"max_abs_error"`
+	RelRMS      stats.Number `json:"rel_rms_error"`
+	Changed     int64        `json:"changed"`
+	NonFinite   int64        `json:"non_finite"`
 }
 
-// JSONFloat is a float64 whose JSON form is a number when finite and the
-// string "Infinity", "-Infinity" or "NaN" otherwise (JSON has no such
-// numbers; a string compares greater than any number in jq, so a gate
-// like `.max_rel_rms_error < 1e-3` fails on it).
-type JSONFloat float64
-
-// MarshalJSON implements json.Marshaler.
-func (f JSONFloat) MarshalJSON() ([]byte, error) {
-	v := float64(f)
-	switch {
-	case math.IsNaN(v):
-		return []byte(`"NaN"`), nil
-	case math.IsInf(v, 1):
-		return []byte(`"Infinity"`), nil
-	case math.IsInf(v, -1):
-		return []byte(`"-Infinity"`), nil
-	}
-	return json.Marshal(v)
-}
-
-// MarshalJSON of ConvError renders its infinities as JSONFloat does.
+// MarshalJSON of ConvError writes its infinities as null, as every JSON
+// output of glipctl does (stats.Number); NonFinite counts them.
 func (c ConvError) MarshalJSON() ([]byte, error) {
 	type plain struct {
-		MaxAbs    JSONFloat `json:"max_abs_error"`
-		RelRMS    JSONFloat `json:"rel_rms_error"`
-		Changed   int64     `json:"changed"`
-		NonFinite int64     `json:"non_finite"`
+		MaxAbs    stats.Number `json:"max_abs_error"`
+		RelRMS    stats.Number `json:"rel_rms_error"`
+		Changed   int64        `json:"changed"`
+		NonFinite int64        `json:"non_finite"`
 	}
-	return json.Marshal(plain{JSONFloat(c.MaxAbs), JSONFloat(c.RelRMS), c.Changed, c.NonFinite})
+	return json.Marshal(plain{stats.Number(c.MaxAbs), stats.Number(c.RelRMS), c.Changed, c.NonFinite})
 }
 
 // WriteJSON writes the report as indented JSON.
@@ -167,14 +152,14 @@ func mdCell(s string) string {
 	return strings.ReplaceAll(s, "|", `\|`)
 }
 
-func fnum(f *float64) string {
-	if f == nil {
+func fnum(n stats.Number) string {
+	if !n.Finite() {
 		return "-"
 	}
-	return strconv.FormatFloat(*f, 'g', 6, 64)
+	return strconv.FormatFloat(float64(n), 'g', 6, 64)
 }
 
-func gnum(f JSONFloat) string {
+func gnum(f stats.Number) string {
 	v := float64(f)
 	if math.IsInf(v, 1) {
 		return "inf"

@@ -8,7 +8,7 @@ import (
 	"sync/atomic"
 
 	"github.com/glipctl/glipctl/internal/ckpt"
-	"github.com/glipctl/glipctl/internal/report"
+	"github.com/glipctl/glipctl/internal/stats"
 )
 
 // batchElems bounds the elements converted at a time (8 MiB of float64
@@ -35,7 +35,7 @@ type outData struct {
 	// pipe, if set, accounts the values on another goroutine; st and er
 	// are then complete once it is closed.
 	pipe *statsPipe
-	st   report.Accumulator
+	st   stats.Accumulator
 	er   errAcc
 }
 
@@ -197,7 +197,7 @@ func (d *outData) account(raw, out []byte, cnt int, b *accountBufs) error {
 }
 
 // floatStats reports whether values of dt go through the float32
-// statistics (report.Accumulator.AddFloat32, as inspect takes them): the
+// statistics (stats.Accumulator.AddFloat32, as inspect takes them): the
 // dtypes whose values are all float32 values.
 func floatStats(dt ckpt.DType) bool {
 	switch dt {
@@ -211,7 +211,7 @@ func floatStats(dt ckpt.DType) bool {
 // at the start of b (decoded into *f32 unless b is float32 already), else
 // vals, the same values as float64 (unused otherwise: may be nil). So a
 // report's statistics are computed as inspect computes them.
-func accumulate(st *report.Accumulator, dt ckpt.DType, b []byte, n int, vals []float64, f32 *[]float32) error {
+func accumulate(st *stats.Accumulator, dt ckpt.DType, b []byte, n int, vals []float64, f32 *[]float32) error {
 	if !floatStats(dt) {
 		st.AddFloat64(vals)
 		return nil

@@ -4,12 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"math"
 	"regexp"
 	"slices"
 	"strings"
 
 	"github.com/glipctl/glipctl/internal/ckpt"
+	"github.com/glipctl/glipctl/internal/stats"
 	"github.com/glipctl/glipctl/internal/swin"
 )
 
@@ -61,13 +61,13 @@ type ShapeMismatch struct {
 
 // TensorInfo is one tensor's line of the report.
 type TensorInfo struct {
-	Name   string     `json:"name"`
-	Stored string     `json:"stored_name,omitempty"`
-	DType  string     `json:"dtype"`
-	Shape  []int64    `json:"shape"`
-	Numel  int64      `json:"numel"`
-	Bytes  int64      `json:"bytes"`
-	Stats  *StatsJSON `json:"stats,omitempty"`
+	Name   string      `json:"name"`
+	Stored string      `json:"stored_name,omitempty"`
+	DType  string      `json:"dtype"`
+	Shape  []int64     `json:"shape"`
+	Numel  int64       `json:"numel"`
+	Bytes  int64       `json:"bytes"`
+	Stats  *stats.JSON `json:"stats,omitempty"`
 }
 
 // Totals sums the listed tensors.
@@ -75,30 +75,6 @@ type Totals struct {
 	Tensors  int   `json:"tensors"`
 	Elements int64 `json:"elements"`
 	Bytes    int64 `json:"bytes"`
-}
-
-// StatsJSON is Stats as JSON: undefined values (no finite element) are null.
-type StatsJSON struct {
-	Min    *float64 `json:"min"`
-	Max    *float64 `json:"max"`
-	Mean   *float64 `json:"mean"`
-	Std    *float64 `json:"std"`
-	AbsMax *float64 `json:"absmax"`
-	Zeros  int64    `json:"zeros"`
-	NaN    int64    `json:"nan"`
-	Inf    int64    `json:"inf"`
-}
-
-func finite(f float64) *float64 {
-	if math.IsNaN(f) || math.IsInf(f, 0) {
-		return nil
-	}
-	return &f
-}
-
-// JSON returns s in its JSON form.
-func (s Stats) JSON() *StatsJSON {
-	return &StatsJSON{Min: finite(s.Min), Max: finite(s.Max), Mean: finite(s.Mean), Std: finite(s.Std), AbsMax: finite(s.AbsMax), Zeros: s.Zeros, NaN: s.NaN, Inf: s.Inf}
 }
 
 // Inspect builds the report on an open checkpoint.
@@ -132,10 +108,10 @@ func Inspect(ctx context.Context, c *ckpt.Checkpoint, opts InspectOptions) (*Ins
 		}
 		listed = append(listed, t)
 	}
-	var stats []Stats
+	var st []stats.Stats
 	if opts.Stats {
 		var err error
-		if stats, err = TensorStats(ctx, listed); err != nil {
+		if st, err = stats.TensorStats(ctx, listed); err != nil {
 			return nil, fmt.Errorf("%s: %w", c.Path, err)
 		}
 	}
@@ -144,8 +120,8 @@ func Inspect(ctx context.Context, c *ckpt.Checkpoint, opts InspectOptions) (*Ins
 		if ti.Shape == nil {
 			ti.Shape = []int64{}
 		}
-		if stats != nil {
-			ti.Stats = stats[i].JSON()
+		if st != nil {
+			ti.Stats = st[i].JSON()
 		}
 		in.Tensors = append(in.Tensors, ti)
 		in.Totals.Tensors++

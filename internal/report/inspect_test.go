@@ -81,14 +81,3 @@ func TestInspectFindsMissingAndUnexpected(t *testing.T) {
 		t.Errorf("shape mismatches %+v", in.ShapeMismatches)
 	}
 }
-
-func TestStatsEdgeCases(t *testing.T) {
-	s := Values(nil)
-	if s.Count != 0 || s.JSON().Min != nil || s.JSON().Std != nil {
-		t.Errorf("empty: %+v", s)
-	}
-	s = Values([]float64{2})
-	if s.Mean != 2 || s.JSON().Std != nil {
-		t.Errorf("one value: %+v", s)
-	}
-}

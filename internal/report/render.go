@@ -8,6 +8,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/glipctl/glipctl/internal/ckpt"
+	"github.com/glipctl/glipctl/internal/stats"
 )
 
 // WriteText writes the inspection for people: a summary, an aligned table
@@ -140,14 +141,15 @@ func table(ew *errWriter, md bool, head []string, rows [][]string) {
 	tw.Flush()
 }
 
-func num(f *float64) string {
-	if f == nil {
+func num(n stats.Number) string {
+	if !n.Finite() {
 		return "-"
 	}
-	if *f == math.Trunc(*f) && math.Abs(*f) < 1e15 {
-		return fmt.Sprintf("%.0f", *f)
+	f := float64(n)
+	if f == math.Trunc(f) && math.Abs(f) < 1e15 {
+		return fmt.Sprintf("%.0f", f)
 	}
-	return fmt.Sprintf("%.6g", *f)
+	return fmt.Sprintf("%.6g", f)
 }
 
 func humanBytes(n int64) string {

@@ -12,7 +12,7 @@ import (
 	"testing"
 
 	"github.com/glipctl/glipctl/internal/ckpt"
-	"github.com/glipctl/glipctl/internal/report"
+	"github.com/glipctl/glipctl/internal/stats"
 )
 
 // expected is what scripts/make_fixtures.py writes from torch.load.
@@ -60,7 +60,7 @@ func TestFixturesMatchTorch(t *testing.T) {
 				}
 				t.Fatalf("%d tensors, torch has %d; got %v", len(c.Tensors), len(want.Tensors), names)
 			}
-			stats, err := report.TensorStats(context.Background(), c.Tensors)
+			stats, err := stats.TensorStats(context.Background(), c.Tensors)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -98,10 +98,17 @@ func TestFixturesMatchTorch(t *testing.T) {
 	}
 }
 
-func checkStats(t *testing.T, name string, got report.Stats, want map[string]*float64) {
+func checkStats(t *testing.T, name string, got stats.Stats, want map[string]*float64) {
 	t.Helper()
 	js := got.JSON()
-	pairs := map[string]*float64{"min": js.Min, "max": js.Max, "mean": js.Mean, "std": js.Std, "absmax": js.AbsMax}
+	ptr := func(n stats.Number) *float64 {
+		if !n.Finite() {
+			return nil
+		}
+		f := float64(n)
+		return &f
+	}
+	pairs := map[string]*float64{"min": ptr(js.Min), "max": ptr(js.Max), "mean": ptr(js.Mean), "std": ptr(js.Std), "absmax": ptr(js.AbsMax)}
 	for k, g := range pairs {
 		w := want[k]
 		switch {

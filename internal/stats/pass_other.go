@@ -1,6 +1,6 @@
 //go:build !amd64 || purego
 
-package report
+package stats
 
 // haveStatsAsm: no assembly passes on this architecture or with -tags
 // purego.

@@ -1,7 +1,4 @@
-// Package report computes and renders what glipctl says about checkpoints:
-// per-tensor statistics, the layout and architecture read off the names and
-// shapes, and the keys a backbone is missing or has in excess.
-package report
+package stats
 
 import (
 	"context"

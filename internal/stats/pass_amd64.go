@@ -1,6 +1,6 @@
 //go:build amd64 && !purego
 
-package report
+package stats
 
 import "golang.org/x/sys/cpu"
 
