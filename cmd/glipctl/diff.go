@@ -5,132 +5,15 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/glipctl/glipctl/internal/ckpt"
 	"github.com/glipctl/glipctl/internal/ckpt/formats"
+	"github.com/glipctl/glipctl/internal/compare"
 	"github.com/glipctl/glipctl/internal/zoo"
 )
-
-// The default tolerances of forward --compare and diff: loose enough for
-// float32 implementations that sum in different orders, tight enough to
-// tell the two semantics apart (they differ by several percent of the
-// largest value).
-const (
-	defaultAtol = 1e-4
-	defaultRtol = 1e-3
-)
-
-// compareLine is the comparison of one tensor with its reference.
-type compareLine struct {
-	Name     string  `json:"name"`
-	Shape    []int64 `json:"shape"`
-	RefShape []int64 `json:"ref_shape,omitempty"`
-	// MaxAbs is max |a - ref|; MaxRel is max |a - ref| / |ref| over the
-	// elements where ref != 0; Cosine is the cosine similarity (1 for two
-	// zero tensors). Null in JSON when the tensors were not compared.
-	MaxAbs *float64 `json:"max_abs_diff"`
-	MaxRel *float64 `json:"max_rel_diff"`
-	Cosine *float64 `json:"cosine"`
-	// Bad is the number of elements out of tolerance.
-	Bad     int64  `json:"out_of_tolerance"`
-	Problem string `json:"problem,omitempty"` // missing, shape, dtype, read error
-	OK      bool   `json:"ok"`
-}
-
-func (c compareLine) text(name string) string {
-	if c.MaxAbs == nil {
-		return fmt.Sprintf("%-8s %s  FAIL", name, c.Problem)
-	}
-	verdict := "ok"
-	if !c.OK {
-		verdict = fmt.Sprintf("FAIL (%d elements out of tolerance)", c.Bad)
-		if c.Problem != "" {
-			verdict = "FAIL (" + c.Problem + ")"
-		}
-	}
-	return fmt.Sprintf("%-8s max abs diff %-10.4g max rel diff %-10.4g cosine %.8f  %s", name, *c.MaxAbs, *c.MaxRel, *c.Cosine, verdict)
-}
-
-// compareValues compares values a (of the given shape) with the tensor
-// ref, elementwise: |a - ref| <= atol + rtol*|ref|, like numpy.allclose
-// (equal infinities pass, NaN never does).
-func compareValues(name string, shape []int64, a []float64, ref *ckpt.Tensor, atol, rtol float64) compareLine {
-	line := compareLine{Name: name, Shape: shape}
-	if !slices.Equal(shape, ref.Shape) {
-		line.RefShape = ref.Shape
-		line.Problem = fmt.Sprintf("shape %s, reference %s", ckpt.ShapeString(shape), ckpt.ShapeString(ref.Shape))
-		return line
-	}
-	b, err := ref.Float64()
-	if err != nil {
-		line.Problem = "reading the reference: " + err.Error()
-		return line
-	}
-	s := compareFloats(a, b, atol, rtol)
-	line.MaxAbs, line.MaxRel, line.Cosine, line.Bad = &s.maxAbs, &s.maxRel, &s.cosine, s.bad
-	line.OK = s.bad == 0
-	return line
-}
-
-type floatCmp struct {
-	maxAbs, maxRel, cosine float64
-	bad                    int64
-}
-
-func compareFloats(a, b []float64, atol, rtol float64) floatCmp {
-	var s floatCmp
-	var ab, aa, bb float64
-	for i, x := range a {
-		y := b[i]
-		ab += x * y
-		aa += x * x
-		bb += y * y
-		if x == y {
-			continue // equal, infinities included
-		}
-		d := math.Abs(x - y)
-		if math.IsNaN(d) || math.IsInf(d, 0) {
-			s.bad++
-			s.maxAbs = math.Inf(1)
-			continue
-		}
-		s.maxAbs = math.Max(s.maxAbs, d)
-		if y != 0 {
-			s.maxRel = math.Max(s.maxRel, d/math.Abs(y))
-		}
-		if !(d <= atol+rtol*math.Abs(y)) {
-			s.bad++
-		}
-	}
-	switch {
-	case aa == 0 && bb == 0:
-		s.cosine = 1
-	case aa == 0 || bb == 0:
-		s.cosine = 0
-	default:
-		s.cosine = ab / math.Sqrt(aa*bb)
-	}
-	if math.IsNaN(s.cosine) || math.IsInf(s.maxAbs, 0) {
-		// Not representable in JSON; the element count says it all.
-		s.cosine = math.NaN()
-	}
-	return s
-}
-
-// jsonSafe replaces the values JSON cannot hold (NaN, Inf) by null.
-func jsonSafe(lines []compareLine) {
-	for i := range lines {
-		for _, p := range []**float64{&lines[i].MaxAbs, &lines[i].MaxRel, &lines[i].Cosine} {
-			if *p != nil && (math.IsNaN(**p) || math.IsInf(**p, 0)) {
-				*p = nil
-			}
-		}
-	}
-}
 
 type diffOptions struct {
 	IO         *IOStreams
@@ -195,8 +78,8 @@ func newDiffCmd(io *IOStreams, runF func(*diffOptions) error) *cobra.Command {
 		},
 	}
 	f := cmd.Flags()
-	f.Float64Var(&opts.Atol, "atol", defaultAtol, "absolute tolerance")
-	f.Float64Var(&opts.Rtol, "rtol", defaultRtol, "relative tolerance (relative to B)")
+	f.Float64Var(&opts.Atol, "atol", compare.DefaultAtol, "absolute tolerance")
+	f.Float64Var(&opts.Rtol, "rtol", compare.DefaultRtol, "relative tolerance (relative to B)")
 	f.BoolVar(&opts.StateDict, "state-dict", false, "compare the state dicts (container prefix removed)")
 	f.BoolVar(&opts.MMPretrain, "mmpretrain", false, "compare state dicts in mmpretrain naming (remap official GLIP layouts)")
 	f.BoolVar(&opts.All, "all", false, "list every tensor, not only those that differ")
@@ -206,16 +89,16 @@ func newDiffCmd(io *IOStreams, runF func(*diffOptions) error) *cobra.Command {
 }
 
 type diffReport struct {
-	A        string        `json:"a"`
-	B        string        `json:"b"`
-	Atol     float64       `json:"atol"`
-	Rtol     float64       `json:"rtol"`
-	Tensors  []compareLine `json:"tensors"`
-	OnlyInA  []string      `json:"only_in_a"`
-	OnlyInB  []string      `json:"only_in_b"`
-	Compared int           `json:"compared"`
-	Differ   int           `json:"differ"`
-	Same     bool          `json:"same"`
+	A        string           `json:"a"`
+	B        string           `json:"b"`
+	Atol     float64          `json:"atol"`
+	Rtol     float64          `json:"rtol"`
+	Tensors  []compare.Result `json:"tensors"`
+	OnlyInA  []string         `json:"only_in_a"`
+	OnlyInB  []string         `json:"only_in_b"`
+	Compared int              `json:"compared"`
+	Differ   int              `json:"differ"`
+	Same     bool             `json:"same"`
 }
 
 func diffRun(ctx context.Context, opts *diffOptions) error {
@@ -258,7 +141,7 @@ func diffRun(ctx context.Context, opts *diffOptions) error {
 	}
 	defer cb.Close()
 
-	rep := diffReport{A: opts.A, B: opts.B, Atol: opts.Atol, Rtol: opts.Rtol, OnlyInA: []string{}, OnlyInB: []string{}, Tensors: []compareLine{}}
+	rep := diffReport{A: opts.A, B: opts.B, Atol: opts.Atol, Rtol: opts.Rtol, OnlyInA: []string{}, OnlyInB: []string{}, Tensors: []compare.Result{}}
 	inB := map[string]*ckpt.Tensor{}
 	for _, t := range tb {
 		inB[t.Name] = t
@@ -274,14 +157,11 @@ func diffRun(ctx context.Context, opts *diffOptions) error {
 			rep.OnlyInA = append(rep.OnlyInA, t.Name)
 			continue
 		}
-		line := compareLine{Name: t.Name, Shape: t.Shape}
-		if !slices.Equal(t.Shape, b.Shape) {
-			line.RefShape = b.Shape
-			line.Problem = fmt.Sprintf("shape %s, B has %s", ckpt.ShapeString(t.Shape), ckpt.ShapeString(b.Shape))
-		} else if a, err := t.Float64(); err != nil {
-			line.Problem = fmt.Sprintf("reading %s: %v", opts.A, err)
-		} else {
-			line = compareValues(t.Name, t.Shape, a, b, opts.Atol, opts.Rtol)
+		line, err := compare.Tensors(t, b, compare.Tolerance{Atol: opts.Atol, Rtol: opts.Rtol})
+		if err != nil {
+			// A tensor that cannot be read is an error (exit 1), not a
+			// difference.
+			return err
 		}
 		rep.Compared++
 		if !line.OK {
@@ -296,7 +176,6 @@ func diffRun(ctx context.Context, opts *diffOptions) error {
 	}
 	rep.Same = rep.Differ == 0 && len(rep.OnlyInA) == 0 && len(rep.OnlyInB) == 0
 	if opts.Format == "json" {
-		jsonSafe(rep.Tensors)
 		b, err := json.Marshal(rep)
 		if err != nil {
 			return err
@@ -309,7 +188,7 @@ func diffRun(ctx context.Context, opts *diffOptions) error {
 		}
 		for _, l := range rep.Tensors {
 			if opts.All || !l.OK {
-				fmt.Fprintf(opts.IO.Out, "%s\n", l.text(l.Name+strings.Repeat(" ", width-len(l.Name))))
+				fmt.Fprintf(opts.IO.Out, "%s\n", l.Text(l.Name+strings.Repeat(" ", width-len(l.Name))))
 			}
 		}
 		for _, n := range rep.OnlyInA {

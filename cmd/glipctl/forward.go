@@ -6,21 +6,18 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"os"
-	"path/filepath"
 	"runtime"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 
 	"github.com/glipctl/glipctl/internal/ckpt"
 	"github.com/glipctl/glipctl/internal/ckpt/formats"
-	"github.com/glipctl/glipctl/internal/ckpt/safetensors"
+	"github.com/glipctl/glipctl/internal/compare"
+	"github.com/glipctl/glipctl/internal/forward"
 	"github.com/glipctl/glipctl/internal/preprocess"
 	"github.com/glipctl/glipctl/internal/swin"
 	"github.com/glipctl/glipctl/internal/zoo"
@@ -136,8 +133,8 @@ func newForwardCmd(io *IOStreams, runF func(*forwardOptions) error) *cobra.Comma
 	f.StringVarP(&opts.Output, "output", "o", "", "write the features to this safetensors `file`")
 	f.StringVar(&opts.Format, "format", "text", "summary format: text or json")
 	f.StringVar(&opts.Compare, "compare", "", "compare the features with this reference `file`; exit 3 when out of tolerance")
-	f.Float64Var(&opts.Atol, "atol", defaultAtol, "absolute tolerance of --compare")
-	f.Float64Var(&opts.Rtol, "rtol", defaultRtol, "relative tolerance of --compare")
+	f.Float64Var(&opts.Atol, "atol", compare.DefaultAtol, "absolute tolerance of --compare")
+	f.Float64Var(&opts.Rtol, "rtol", compare.DefaultRtol, "relative tolerance of --compare")
 	f.IntVar(&opts.Threads, "threads", 0, "goroutines for the matrix products (default: all cores)")
 	opts.Zoo.AddFlags(f)
 	return cmd
@@ -196,85 +193,13 @@ func parseIndices(s string) ([]int, error) {
 	return out, nil
 }
 
-// defaultImgSize is the input side of a model: the zoo entry's img_size
-// when the architecture matches one, else 224 for window 7 and 384 for
-// window 12 (the zoo's pairs).
-func defaultImgSize(a swin.Arch) (int, bool) {
-	if e, ok := zoo.Match(a); ok && e.ImgSize > 0 {
-		return e.ImgSize, true
-	}
-	switch a.Window {
-	case 7:
-		return 224, true
-	case 12:
-		return 384, true
-	}
-	return 0, false
-}
-
-// modelPreprocess returns the model's mean, std (BGR) and out_indices: the
-// zoo entry's when the architecture matches one, else the GLIP constants.
-func modelPreprocess(a swin.Arch) (mean, std [3]float32, outs []int) {
-	mean, std, outs = preprocess.MeanBGR, preprocess.StdBGR, swin.DefaultOutIndices
-	if e, ok := zoo.Match(a); ok {
-		if e.Preprocess.BGR && len(e.Preprocess.Mean) == 3 && len(e.Preprocess.Std) == 3 {
-			for i := 0; i < 3; i++ {
-				mean[i], std[i] = float32(e.Preprocess.Mean[i]), float32(e.Preprocess.Std[i])
-			}
-		}
-		if len(e.OutIndices) > 0 {
-			outs = e.OutIndices
-		}
-	}
-	return mean, std, outs
-}
-
-// forwardInput is one input to run.
-type forwardInput struct {
-	Path  string
-	Label string // base name, "#N" appended when not unique
-	NPY   bool
-}
-
-func forwardInputs(images, npys []string) []forwardInput {
-	var in []forwardInput
-	for _, p := range images {
-		in = append(in, forwardInput{Path: p})
-	}
-	for _, p := range npys {
-		in = append(in, forwardInput{Path: p, NPY: true})
-	}
-	count := map[string]int{}
-	for _, x := range in {
-		count[filepath.Base(x.Path)]++
-	}
-	for i := range in {
-		b := filepath.Base(in[i].Path)
-		in[i].Label = b
-		if count[b] > 1 {
-			in[i].Label = fmt.Sprintf("%s#%d", b, i+1)
-		}
-	}
-	return in
-}
-
-type stageSummary struct {
-	Name  string  `json:"name"`
-	Stage int     `json:"stage"`
-	Shape []int64 `json:"shape"`
-	Mean  float64 `json:"mean"`
-	Std   float64 `json:"std"`
-	Min   float64 `json:"min"`
-	Max   float64 `json:"max"`
-}
-
 type inputSummary struct {
-	Input   string         `json:"input"`
-	Label   string         `json:"label"`
-	Source  []int          `json:"source_size,omitempty"` // image H, W before resizing
-	Size    []int          `json:"size"`                  // H, W the model saw
-	Stages  []stageSummary `json:"stages"`
-	Compare []compareLine  `json:"compare,omitempty"`
+	Input   string                 `json:"input"`
+	Label   string                 `json:"label"`
+	Source  []int                  `json:"source_size,omitempty"` // image H, W before resizing
+	Size    []int                  `json:"size"`                  // H, W the model saw
+	Stages  []forward.StageSummary `json:"stages"`
+	Compare []compare.Result       `json:"compare,omitempty"`
 }
 
 type forwardReport struct {
@@ -312,11 +237,11 @@ func forwardRun(ctx context.Context, opts *forwardOptions) error {
 	if err != nil {
 		return err
 	}
-	model, err := loadModel(path)
+	model, err := forward.LoadModel(path)
 	if err != nil {
 		return err
 	}
-	mean, std, outs := modelPreprocess(model.Arch)
+	mean, std, outs := forward.ModelPreprocess(model.Arch)
 	if userOuts != nil {
 		outs = userOuts
 	}
@@ -327,27 +252,29 @@ func forwardRun(ctx context.Context, opts *forwardOptions) error {
 		}
 		fmt.Fprintf(opts.IO.ErrOut, "glipctl: note: %s has no backbone.norm0; stage 0 uses %s\n", opts.Model, how)
 	}
-	mode, n := preprocess.ResizeSquare, opts.Size
+	pre := forward.Preprocess{Resize: preprocess.ResizeSquare, Size: opts.Size, Mean: mean, Std: std}
 	switch {
 	case opts.NoResize:
-		mode = preprocess.ResizeNone
+		pre.Resize = preprocess.ResizeNone
 	case opts.ShortEdge > 0:
-		mode, n = preprocess.ResizeShortEdge, opts.ShortEdge
-	case n == 0 && len(opts.Images) > 0:
+		pre.Resize, pre.Size = preprocess.ResizeShortEdge, opts.ShortEdge
+	case pre.Size == 0 && len(opts.Images) > 0:
 		var ok bool
-		if n, ok = defaultImgSize(model.Arch); !ok {
+		if pre.Size, ok = forward.DefaultImgSize(model.Arch); !ok {
 			return usageError("%s: no default input size for window %d; pass --size, --short-edge or --no-resize", opts.Model, model.Arch.Window)
 		}
 	}
-	var ref *ckpt.Checkpoint
+	fo := forward.Options{Semantics: sem, OutIndices: outs, Preprocess: pre, Tolerance: compare.Tolerance{Atol: opts.Atol, Rtol: opts.Rtol}}
 	if opts.Compare != "" {
-		if ref, err = formats.Open(opts.Compare, ckpt.OpenOptions{}); err != nil {
+		ref, err := formats.Open(opts.Compare, ckpt.OpenOptions{})
+		if err != nil {
 			return err
 		}
 		defer ref.Close()
+		fo.Reference = ref
 	}
 
-	inputs := forwardInputs(opts.Images, opts.NPY)
+	inputs := forward.Inputs(opts.Images, opts.NPY)
 	rep := forwardReport{Model: opts.Model, Arch: model.Arch, Semantics: string(sem), OutIndices: outs, Output: opts.Output}
 	var bar *progressbar.ProgressBar
 	if opts.IO.ErrTTY && len(inputs) > 1 {
@@ -360,81 +287,18 @@ func forwardRun(ctx context.Context, opts *forwardOptions) error {
 	var tensors []*ckpt.Tensor
 	produced := map[string]bool{}
 	compareOK := true
-	// Several inputs run in parallel, each pass on one goroutine (cheaper
-	// than one pass at a time on every core); one input runs on every
-	// core. Results are taken in input order either way, and do not depend
-	// on how the passes were scheduled.
-	run := func(ins []forwardInput, workers int) []forwardResult {
-		res := make([]forwardResult, len(ins))
-		xs := make([]swin.Input, len(ins))
-		for i, in := range ins {
-			x, srcSize, err := loadForwardInput(in, mode, n, mean, std, model.Arch.InChans)
-			res[i] = forwardResult{loadErr: err, h: x.H, w: x.W, srcSize: srcSize}
-			xs[i] = x
+	err = forward.Run(ctx, model, inputs, fo, func(r *forward.Result) error {
+		is := inputSummary{Input: r.Input.Path, Label: r.Input.Label, Source: r.Source, Size: r.Size, Stages: r.Stages, Compare: r.Compare}
+		for _, c := range r.Compare {
+			compareOK = compareOK && c.OK
+			produced[c.Name] = true
 		}
-		// Consecutive single images of one size run as one batch.
-		for i0 := 0; i0 < len(ins); {
-			if res[i0].loadErr != nil {
-				i0++
-				continue
+		if opts.Output != "" {
+			ts, err := r.Tensors(len(inputs))
+			if err != nil {
+				return err
 			}
-			i1 := i0 + 1
-			for xs[i0].N == 1 && i1 < len(ins) && res[i1].loadErr == nil && xs[i1].N == 1 && xs[i1].H == xs[i0].H && xs[i1].W == xs[i0].W && xs[i1].C == xs[i0].C {
-				i1++
-			}
-			feats, err := model.Forward(stackInputs(xs[i0:i1]), swin.Options{Semantics: sem, OutIndices: outs, Workers: workers})
-			for i := i0; i < i1; i++ {
-				res[i].err = err
-				switch {
-				case err == nil && i1 == i0+1:
-					res[i].feats = feats
-				case err == nil:
-					res[i].feats = imageFeatures(feats, i-i0)
-				}
-			}
-			i0 = i1
-		}
-		return res
-	}
-	results := runForwardInputs(ctx, inputs, run)
-	defer results.stop()
-	for i, in := range inputs {
-		r, err := results.get(ctx, i)
-		if err != nil {
-			return err
-		}
-		if r.loadErr != nil {
-			return r.loadErr
-		}
-		x, srcSize, feats, err := r, r.srcSize, r.feats, r.err
-		if err != nil {
-			var small *swin.SmallMapError
-			if errors.As(err, &small) {
-				return fmt.Errorf("%s: stage %d: its %dx%d feature map (input %dx%d) is smaller than the %d-token window, which mmpretrain semantics refuse; use --semantics glip (pads small maps) or a larger input (--size)",
-					in.Path, small.Stage, small.H, small.W, small.InputH, small.InW, small.Window)
-			}
-			return fmt.Errorf("%s: %w", in.Path, err)
-		}
-		is := inputSummary{Input: in.Path, Label: in.Label, Source: srcSize, Size: []int{x.h, x.w}}
-		for _, f := range feats {
-			name := fmt.Sprintf("stage%d", f.Stage)
-			if len(inputs) > 1 {
-				name = in.Label + "/" + name
-			}
-			is.Stages = append(is.Stages, summarize(name, f))
-			if ref != nil {
-				line := compareFeature(name, f, ref, opts.Atol, opts.Rtol)
-				compareOK = compareOK && line.OK
-				is.Compare = append(is.Compare, line)
-				produced[name] = true
-			}
-			if opts.Output != "" {
-				t, err := ckpt.FromFloat32(name, f.Shape(), f.Data)
-				if err != nil {
-					return err
-				}
-				tensors = append(tensors, t)
-			}
+			tensors = append(tensors, ts...)
 		}
 		rep.Inputs = append(rep.Inputs, is)
 		if opts.Format == "text" {
@@ -443,13 +307,23 @@ func forwardRun(ctx context.Context, opts *forwardOptions) error {
 		if bar != nil {
 			bar.Add(1)
 		}
+		return nil
+	})
+	if err != nil {
+		var small *swin.SmallMapError
+		var in *forward.InputError
+		if errors.As(err, &small) && errors.As(err, &in) {
+			return fmt.Errorf("%s: stage %d: its %dx%d feature map (input %dx%d) is smaller than the %d-token window, which mmpretrain semantics refuse; use --semantics glip (pads small maps) or a larger input (--size)",
+				in.Path, small.Stage, small.H, small.W, small.InputH, small.InW, small.Window)
+		}
+		return err
 	}
 	if bar != nil {
 		bar.Finish()
 	}
-	if ref != nil {
+	if fo.Reference != nil {
 		ch := &compareHeader{Ref: opts.Compare, Atol: opts.Atol, Rtol: opts.Rtol, OK: compareOK}
-		for _, t := range ref.Tensors {
+		for _, t := range fo.Reference.Tensors {
 			if !produced[t.Name] {
 				ch.Extra = append(ch.Extra, t.Name)
 			}
@@ -473,14 +347,11 @@ func forwardRun(ctx context.Context, opts *forwardOptions) error {
 			"glipctl.arch":      model.Arch.String(),
 			"glipctl.semantics": string(sem),
 		}
-		if err := writeSafetensorsAtomic(opts.Output, tensors, meta); err != nil {
+		if err := forward.WriteFeatures(opts.Output, tensors, meta); err != nil {
 			return err
 		}
 	}
 	if opts.Format == "json" {
-		for i := range rep.Inputs {
-			jsonSafe(rep.Inputs[i].Compare)
-		}
 		b, err := json.Marshal(rep)
 		if err != nil {
 			return err
@@ -512,204 +383,6 @@ func resolveModel(ctx context.Context, opts *forwardOptions) (string, error) {
 	return zoo.Resolve(ctx, opts.Model, zo)
 }
 
-// loadModel opens a checkpoint and builds the backbone (weights copied to
-// float32; the file is closed before returning).
-func loadModel(path string) (*swin.Model, error) {
-	c, err := formats.Open(path, ckpt.OpenOptions{})
-	if err != nil {
-		return nil, err
-	}
-	defer c.Close()
-	m, err := swin.FromCheckpoint(c)
-	if err != nil {
-		if !strings.Contains(err.Error(), path) {
-			err = fmt.Errorf("%s: %w", path, err)
-		}
-		return nil, err
-	}
-	return m, nil
-}
-
-// forwardResult is the outcome of one input: a load error, or the pass's
-// features (or its error) and the sizes the summary reports.
-type forwardResult struct {
-	loadErr error
-	h, w    int
-	srcSize []int
-	feats   []swin.Feature
-	err     error
-}
-
-// forwardResults hands out the results of inputs run by runForwardInputs,
-// in input order.
-type forwardResults struct {
-	res  []forwardResult
-	done []chan struct{}
-	quit chan struct{}
-	wg   sync.WaitGroup
-	once sync.Once
-	// serial runs input i when there are no workers.
-	serial func(i int) forwardResult
-}
-
-// forwardStack is the most inputs a worker of runForwardInputs loads and
-// runs together (as one batch when they have one size).
-const forwardStack = 4
-
-// runForwardInputs runs run on every input: one after the other on the
-// calling goroutine's schedule (as get asks) when there is one input or
-// one core, else on min(GOMAXPROCS, inputs) goroutines, each taking up to
-// forwardStack consecutive inputs at a time and running their passes on
-// that goroutine alone (workers = 1).
-func runForwardInputs(ctx context.Context, inputs []forwardInput, run func([]forwardInput, int) []forwardResult) *forwardResults {
-	r := &forwardResults{res: make([]forwardResult, len(inputs)), quit: make(chan struct{})}
-	procs := runtime.GOMAXPROCS(0)
-	workers := min(procs, len(inputs))
-	if workers <= 1 {
-		r.done = nil
-		r.res = nil
-		r.serial = func(i int) forwardResult { return run(inputs[i:i+1], 0)[0] }
-		return r
-	}
-	// Chunks small enough for every worker to get a share.
-	chunk := max(1, min(forwardStack, len(inputs)/procs))
-	chunks := (len(inputs) + chunk - 1) / chunk
-	r.done = make([]chan struct{}, len(inputs))
-	for i := range r.done {
-		r.done[i] = make(chan struct{})
-	}
-	var next atomic.Int64
-	r.wg.Add(workers)
-	for w := 0; w < workers; w++ {
-		go func() {
-			defer r.wg.Done()
-			for {
-				t := int(next.Add(1) - 1)
-				if t >= chunks {
-					return
-				}
-				select {
-				case <-r.quit:
-					return
-				case <-ctx.Done():
-					return
-				default:
-				}
-				i0, i1 := t*chunk, min((t+1)*chunk, len(inputs))
-				for i, res := range run(inputs[i0:i1], 1) {
-					r.res[i0+i] = res
-					close(r.done[i0+i])
-				}
-			}
-		}()
-	}
-	return r
-}
-
-// get returns input i's result, waiting for it; results must be taken in
-// order, each once.
-func (r *forwardResults) get(ctx context.Context, i int) (forwardResult, error) {
-	if err := ctx.Err(); err != nil {
-		return forwardResult{}, err
-	}
-	if r.serial != nil {
-		return r.serial(i), nil
-	}
-	select {
-	case <-r.done[i]:
-	case <-ctx.Done():
-		return forwardResult{}, ctx.Err()
-	}
-	res := r.res[i]
-	r.res[i] = forwardResult{} // let the features go once used
-	return res, nil
-}
-
-// stop ends the workers (after their current input) and waits for them.
-func (r *forwardResults) stop() {
-	r.once.Do(func() { close(r.quit) })
-	r.wg.Wait()
-}
-
-// stackInputs returns inputs of one shape as one batch (the input itself
-// when there is one).
-func stackInputs(xs []swin.Input) swin.Input {
-	if len(xs) == 1 {
-		return xs[0]
-	}
-	x := xs[0]
-	x.N = 0
-	x.Data = nil
-	for _, xi := range xs {
-		x.N += xi.N
-		x.Data = append(x.Data, xi.Data...)
-	}
-	return x
-}
-
-// imageFeatures returns image b of a batch's features, as a batch of one.
-func imageFeatures(feats []swin.Feature, b int) []swin.Feature {
-	out := make([]swin.Feature, len(feats))
-	for i, f := range feats {
-		per := f.C * f.H * f.W
-		f.N = 1
-		f.Data = f.Data[b*per : (b+1)*per]
-		out[i] = f
-	}
-	return out
-}
-
-// loadForwardInput reads one input: a .npy tensor as is, or an image
-// decoded, resized and normalised. srcSize is the image's H, W before
-// resizing (nil for .npy).
-func loadForwardInput(in forwardInput, mode preprocess.ResizeMode, n int, mean, std [3]float32, inChans int) (swin.Input, []int, error) {
-	if in.NPY {
-		shape, data, err := preprocess.ReadNPY(in.Path)
-		if err != nil {
-			return swin.Input{}, nil, err
-		}
-		if len(shape) != 4 || shape[0] < 1 || shape[1] != inChans || shape[2] < 1 || shape[3] < 1 {
-			return swin.Input{}, nil, fmt.Errorf("%s: shape %v, want (B, %d, H, W)", in.Path, shape, inChans)
-		}
-		return swin.Input{N: shape[0], C: shape[1], H: shape[2], W: shape[3], Data: data}, nil, nil
-	}
-	if inChans != 3 {
-		return swin.Input{}, nil, fmt.Errorf("%s: the model takes %d input channels, images have 3", in.Path, inChans)
-	}
-	img, err := preprocess.Load(in.Path)
-	if err != nil {
-		return swin.Input{}, nil, err
-	}
-	src := []int{img.H, img.W}
-	w, h := preprocess.Target(mode, n, img.W, img.H)
-	if img, err = img.Resize(w, h); err != nil {
-		return swin.Input{}, nil, fmt.Errorf("%s: %w", in.Path, err)
-	}
-	return swin.Input{N: 1, C: 3, H: img.H, W: img.W, Data: img.Normalize(mean, std)}, src, nil
-}
-
-func summarize(name string, f swin.Feature) stageSummary {
-	s := stageSummary{Name: name, Stage: f.Stage, Shape: f.Shape(), Min: math.Inf(1), Max: math.Inf(-1)}
-	var sum float64
-	for _, v := range f.Data {
-		x := float64(v)
-		sum += x
-		s.Min = math.Min(s.Min, x)
-		s.Max = math.Max(s.Max, x)
-	}
-	n := float64(len(f.Data))
-	s.Mean = sum / n
-	var sq float64
-	for _, v := range f.Data {
-		d := float64(v) - s.Mean
-		sq += d * d
-	}
-	if len(f.Data) > 1 {
-		s.Std = math.Sqrt(sq / (n - 1))
-	}
-	return s
-}
-
 func printInputText(io *IOStreams, is inputSummary) {
 	size := fmt.Sprintf("%dx%d", is.Size[0], is.Size[1])
 	if is.Source != nil && (is.Source[0] != is.Size[0] || is.Source[1] != is.Size[1]) {
@@ -717,56 +390,15 @@ func printInputText(io *IOStreams, is inputSummary) {
 	}
 	fmt.Fprintf(io.Out, "%s (%s)\n", is.Input, size)
 	for _, s := range is.Stages {
-		fmt.Fprintf(io.Out, "  %-8s %-20s mean %10.6g  std %10.6g  min %10.6g  max %10.6g\n",
-			strings.TrimPrefix(s.Name, is.Label+"/"), ckpt.ShapeString(s.Shape), s.Mean, s.Std, s.Min, s.Max)
+		line := fmt.Sprintf("  %-8s %-20s mean %10.6g  std %10.6g  min %10.6g  max %10.6g",
+			strings.TrimPrefix(s.Name, is.Label+"/"), ckpt.ShapeString(s.Shape), float64(s.Mean), float64(s.Std), float64(s.Min), float64(s.Max))
+		if s.NaN > 0 || s.Inf > 0 {
+			// The statistics above are over the finite values.
+			line += fmt.Sprintf("  nan %d  inf %d", s.NaN, s.Inf)
+		}
+		fmt.Fprintln(io.Out, line)
 	}
 	for _, c := range is.Compare {
-		fmt.Fprintf(io.Out, "  %s\n", c.text(strings.TrimPrefix(c.Name, is.Label+"/")))
+		fmt.Fprintf(io.Out, "  %s\n", c.Text(strings.TrimPrefix(c.Name, is.Label+"/")))
 	}
-}
-
-// compareFeature compares one output with the reference tensor of the
-// same name.
-func compareFeature(name string, f swin.Feature, ref *ckpt.Checkpoint, atol, rtol float64) compareLine {
-	t := ref.Tensor(name)
-	if t == nil {
-		return compareLine{Name: name, Shape: f.Shape(), Problem: "missing from the reference"}
-	}
-	got := make([]float64, len(f.Data))
-	for i, v := range f.Data {
-		got[i] = float64(v)
-	}
-	return compareValues(name, f.Shape(), got, t, atol, rtol)
-}
-
-// writeSafetensorsAtomic writes tensors to a temporary file in path's
-// directory and renames it to path; on error nothing is left behind.
-func writeSafetensorsAtomic(path string, tensors []*ckpt.Tensor, meta map[string]string) (err error) {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if err = safetensors.Write(tmp, tensors, meta); err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	if err = tmp.Sync(); err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	if err = tmp.Close(); err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	if err = os.Chmod(tmp.Name(), 0o644); err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	if err = os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	return nil
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"math"
 	"os"
@@ -179,8 +180,56 @@ func TestForwardJSON(t *testing.T) {
 	if s.Name != "stage3" || len(s.Shape) != 4 || s.Shape[1] != 64 || !(s.Min <= s.Mean && s.Mean <= s.Max) || s.Std <= 0 {
 		t.Errorf("stage summary %+v", s)
 	}
-	if c := rep.Inputs[0].Compare[0]; c.Cosine == nil || *c.Cosine < 0.999999 || !c.OK {
+	if c := rep.Inputs[0].Compare[0]; !c.Cosine.Finite() || c.Cosine < 0.999999 || !c.OK {
 		t.Errorf("compare %+v", c)
+	}
+}
+
+// TestForwardNaNInput: an input holding a NaN gives summaries with NaN
+// counts (statistics over the finite values, null in JSON where none is
+// finite) and exit 0, in JSON and in text.
+func TestForwardNaNInput(t *testing.T) {
+	raw, err := os.ReadFile(fwd + "x_37x53.npy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// .npy v1: 10-byte preamble, little-endian uint16 header length, data.
+	data := 10 + int(raw[8]) | int(raw[9])<<8
+	binary.LittleEndian.PutUint32(raw[data:], math.Float32bits(float32(math.NaN())))
+	x := filepath.Join(t.TempDir(), "nan.npy")
+	if err := os.WriteFile(x, raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"forward", "--model", fwd + "tiny_mm.safetensors", "--semantics", "glip", "--input", x}
+	code, stdout, stderr := runCmd(t, append(args, "--format", "json")...)
+	if code != 0 {
+		t.Fatalf("exit %d %s", code, stderr)
+	}
+	var rep struct {
+		Inputs []struct {
+			Stages []struct {
+				Name string   `json:"name"`
+				Mean *float64 `json:"mean"`
+				Min  *float64 `json:"min"`
+				NaN  int64    `json:"nan"`
+				Inf  int64    `json:"inf"`
+			} `json:"stages"`
+		} `json:"inputs"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
+		t.Fatalf("%v\n%s", err, stdout)
+	}
+	if len(rep.Inputs) != 1 || len(rep.Inputs[0].Stages) != 3 {
+		t.Fatalf("%s", stdout)
+	}
+	for _, s := range rep.Inputs[0].Stages {
+		if s.NaN == 0 {
+			t.Errorf("%s: no NaN counted: %s", s.Name, stdout)
+		}
+	}
+	code, stdout, stderr = runCmd(t, args...)
+	if code != 0 || !strings.Contains(stdout, "nan ") {
+		t.Errorf("text: exit %d, %q %q", code, stdout, stderr)
 	}
 }
 
