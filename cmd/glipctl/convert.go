@@ -11,6 +11,7 @@ import (
 
 	"github.com/glipctl/glipctl/internal/ckpt"
 	"github.com/glipctl/glipctl/internal/convert"
+	"github.com/glipctl/glipctl/internal/glip"
 	"github.com/glipctl/glipctl/internal/zoo"
 )
 
@@ -148,7 +149,7 @@ func (opts *convertOptions) check() error {
 	if err != nil {
 		return usageError("%v", err)
 	}
-	o := convert.Options{Format: f, DType: mode, Layout: ckpt.Layout(strings.ToLower(opts.Layout)), From: ckpt.Layout(strings.ToLower(opts.From))}
+	o := convert.Options{Format: f, DType: mode, Layout: glip.Layout(strings.ToLower(opts.Layout)), From: glip.Layout(strings.ToLower(opts.From))}
 	if err := o.Check(); err != nil {
 		return usageError("%v", err)
 	}
@@ -190,7 +191,7 @@ func convertRun(opts *convertOptions) error {
 	if err != nil {
 		return usageError("%v", err)
 	}
-	from := ckpt.Layout(strings.ToLower(opts.From))
+	from := glip.Layout(strings.ToLower(opts.From))
 	if from == "auto" {
 		from = ""
 	}
@@ -207,7 +208,7 @@ func convertRun(opts *convertOptions) error {
 
 	fo := convert.FileOptions{
 		Options: convert.Options{
-			Format: f, From: from, Layout: ckpt.Layout(strings.ToLower(opts.Layout)), DType: mode, Version: version,
+			Format: f, From: from, Layout: glip.Layout(strings.ToLower(opts.Layout)), DType: mode, Version: version,
 		},
 		Force:      opts.Force,
 		ReportBase: opts.Report,

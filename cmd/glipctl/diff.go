@@ -12,6 +12,7 @@ import (
 	"github.com/glipctl/glipctl/internal/ckpt"
 	"github.com/glipctl/glipctl/internal/ckpt/formats"
 	"github.com/glipctl/glipctl/internal/compare"
+	"github.com/glipctl/glipctl/internal/glip"
 	"github.com/glipctl/glipctl/internal/zoo"
 )
 
@@ -211,29 +212,24 @@ func diffRun(ctx context.Context, opts *diffOptions) error {
 	return nil
 }
 
-// diffTensors returns the tensors of a file as diff compares them.
+// diffTensors returns the tensors of a file as diff compares them: as
+// stored, the state dict (container prefix removed), or the backbone in
+// mmpretrain names (glip.NewBackbone).
 func diffTensors(c *ckpt.Checkpoint, opts *diffOptions) ([]*ckpt.Tensor, error) {
-	if !opts.StateDict && !opts.MMPretrain {
-		return c.Tensors, nil
-	}
-	_, sd := c.StateDict()
-	if !opts.MMPretrain {
+	switch {
+	case opts.MMPretrain:
+		b, err := glip.NewBackbone(c)
+		if err != nil {
+			return nil, err
+		}
+		if b.Layout == glip.LayoutOfficial {
+			return b.Tensors(), nil
+		}
+		_, sd := c.StateDict()
+		return sd, nil
+	case opts.StateDict:
+		_, sd := c.StateDict()
 		return sd, nil
 	}
-	names := make([]string, len(sd))
-	for i, t := range sd {
-		names[i] = t.Name
-	}
-	if ckpt.DetectLayout(names) != ckpt.LayoutOfficial {
-		return sd, nil
-	}
-	kept, _, err := ckpt.RemapToMMPretrain(sd)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]*ckpt.Tensor, len(kept))
-	for i, k := range kept {
-		out[i] = k.Tensor
-	}
-	return out, nil
+	return c.Tensors, nil
 }

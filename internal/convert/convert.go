@@ -28,6 +28,7 @@ import (
 	"github.com/glipctl/glipctl/internal/ckpt/pth"
 	"github.com/glipctl/glipctl/internal/ckpt/safetensors"
 	"github.com/glipctl/glipctl/internal/digest"
+	"github.com/glipctl/glipctl/internal/glip"
 	"github.com/glipctl/glipctl/internal/stats"
 	"github.com/glipctl/glipctl/internal/swin"
 	"github.com/glipctl/glipctl/internal/zoo"
@@ -75,10 +76,10 @@ type Options struct {
 	Format Format
 	// From is the source layout (LayoutOfficial, LayoutMMPretrain), or ""
 	// to detect it.
-	From ckpt.Layout
+	From glip.Layout
 	// Layout is the output layout: LayoutMMPretrain (or "") or
 	// LayoutOfficial.
-	Layout ckpt.Layout
+	Layout glip.Layout
 	DType  DTypeMode
 	// Version is glipctl's version, recorded in the output and the report.
 	Version string
@@ -108,8 +109,8 @@ func (o Options) Check() error {
 		return fmt.Errorf("--dtype q8_0 is only for GGUF output, not %s", o.Format)
 	}
 	switch o.Layout {
-	case "", ckpt.LayoutMMPretrain:
-	case ckpt.LayoutOfficial:
+	case "", glip.LayoutMMPretrain:
+	case glip.LayoutOfficial:
 		if o.Format == FormatGGUF {
 			return fmt.Errorf("GGUF output is in the mmpretrain layout only (official names are longer than GGUF's 63 bytes)")
 		}
@@ -117,7 +118,7 @@ func (o Options) Check() error {
 		return fmt.Errorf("unknown --layout %q (want mmpretrain or official)", o.Layout)
 	}
 	switch o.From {
-	case "", "auto", ckpt.LayoutOfficial, ckpt.LayoutMMPretrain:
+	case "", "auto", glip.LayoutOfficial, glip.LayoutMMPretrain:
 	default:
 		return fmt.Errorf("unknown --from %q (want official, mmpretrain or auto)", o.From)
 	}
@@ -246,7 +247,7 @@ func convert(ctx context.Context, c *ckpt.Checkpoint, src Source, w io.Writer, o
 	switch opts.Format {
 	case FormatPTH:
 		po := pth.WriteOptions{}
-		if plan.Layout == ckpt.LayoutOfficial {
+		if plan.Layout == glip.LayoutOfficial {
 			po.Container = "model"
 		}
 		err = pth.Write(cw, tensors, po)

@@ -27,6 +27,7 @@ import (
 	"github.com/glipctl/glipctl/internal/ckpt/pth"
 	"github.com/glipctl/glipctl/internal/ckpt/safetensors"
 	"github.com/glipctl/glipctl/internal/digest"
+	"github.com/glipctl/glipctl/internal/glip"
 	"github.com/glipctl/glipctl/internal/oracle"
 	"github.com/glipctl/glipctl/internal/stats"
 )
@@ -45,7 +46,7 @@ func TestFixtureMatchesMMPretrain(t *testing.T) {
 			t.Fatal(err)
 		}
 		sameTensors(t, src, stateOf(t, dst), want)
-		if rep.Layout.Detected != ckpt.LayoutOfficial || rep.Layout.Output != ckpt.LayoutMMPretrain {
+		if rep.Layout.Detected != glip.LayoutOfficial || rep.Layout.Output != glip.LayoutMMPretrain {
 			t.Errorf("%s: layout %+v", src, rep.Layout)
 		}
 	}
@@ -126,7 +127,7 @@ func TestRoundTrip(t *testing.T) {
 		c := officialCheckpoint(t, tiny, dt, 7, true)
 		mm, _ := convertMem(t, c, Options{Format: FormatPTH})
 		mmPath := writeFile(t, "mm.pth", mm)
-		back, rep := convertMem(t, open(t, mmPath), Options{Format: FormatPTH, Layout: ckpt.LayoutOfficial})
+		back, rep := convertMem(t, open(t, mmPath), Options{Format: FormatPTH, Layout: glip.LayoutOfficial})
 		backPath := writeFile(t, "back.pth", back)
 		var want []*ckpt.Tensor
 		for _, tt := range c.Tensors {
@@ -135,7 +136,7 @@ func TestRoundTrip(t *testing.T) {
 			}
 		}
 		sameTensors(t, "official->mm->official "+dt.String(), open(t, backPath).Tensors, want)
-		if rep.Layout.From != ckpt.LayoutMMPretrain || rep.Layout.Output != ckpt.LayoutOfficial {
+		if rep.Layout.From != glip.LayoutMMPretrain || rep.Layout.Output != glip.LayoutOfficial {
 			t.Errorf("layout %+v", rep.Layout)
 		}
 		again, _ := convertMem(t, open(t, backPath), Options{Format: FormatPTH})
@@ -151,15 +152,15 @@ func TestRoundTrip(t *testing.T) {
 func TestTransformsAndDropped(t *testing.T) {
 	c := officialCheckpoint(t, tiny, ckpt.F32, 3, true)
 	_, rep := convertMem(t, c, Options{Format: FormatPTH})
-	counts := map[ckpt.Transform]int{}
+	counts := map[glip.Transform]int{}
 	for _, tr := range rep.Tensors {
 		counts[tr.Transform]++
 		reordered := strings.Contains(tr.To, "downsample.reduction") || strings.Contains(tr.To, "downsample.norm")
-		if reordered != (tr.Transform == ckpt.Reordered) {
+		if reordered != (tr.Transform == glip.Reordered) {
 			t.Errorf("%s: transform %s", tr.To, tr.Transform)
 		}
 	}
-	if counts[ckpt.Reordered] != 6 || counts[ckpt.Kept] != 0 || counts[ckpt.Renamed] != len(rep.Tensors)-6 {
+	if counts[glip.Reordered] != 6 || counts[glip.Kept] != 0 || counts[glip.Renamed] != len(rep.Tensors)-6 {
 		t.Errorf("transforms %v", counts)
 	}
 	want := []droppedGroup{
@@ -757,7 +758,7 @@ func TestBadInput(t *testing.T) {
 		{"fc2 shape", mutate("layers.1.blocks.1.mlp.fc2.weight", reshape(64, 100)), Options{}, []string{"module.backbone.body.layers.1.blocks.1.mlp.fc2.weight has shape [64, 100], want [64, 256]"}},
 		{"missing", mutate("layers.1.blocks.1.attn.proj.bias", drop), Options{}, []string{"module.backbone.body.layers.1.blocks.1.attn.proj.bias is missing"}},
 		{"no patch embed", mutate("patch_embed.proj.weight", drop), Options{}, []string{"patch_embed.projection.weight"}},
-		{"from mismatch", officialCheckpoint(t, tiny, ckpt.F32, 1, false), Options{From: ckpt.LayoutMMPretrain}, []string{"--from mmpretrain, but the keys are in the official layout"}},
+		{"from mismatch", officialCheckpoint(t, tiny, ckpt.F32, 1, false), Options{From: glip.LayoutMMPretrain}, []string{"--from mmpretrain, but the keys are in the official layout"}},
 	}
 	for _, c := range cases {
 		c.opts.Format = FormatPTH
@@ -794,7 +795,7 @@ func TestOptionsCheck(t *testing.T) {
 		{Format: "onnx"},
 		{Format: FormatPTH, DType: ToQ8_0},
 		{Format: FormatSafetensors, DType: ToQ8_0},
-		{Format: FormatGGUF, Layout: ckpt.LayoutOfficial},
+		{Format: FormatGGUF, Layout: glip.LayoutOfficial},
 		{Format: FormatPTH, Layout: "other"},
 		{Format: FormatPTH, From: "other"},
 		{Format: FormatPTH, DType: "f8"},
@@ -803,7 +804,7 @@ func TestOptionsCheck(t *testing.T) {
 			t.Errorf("%+v: no error", o)
 		}
 	}
-	for _, o := range []Options{{Format: FormatGGUF, DType: ToQ8_0}, {Format: FormatPTH, Layout: ckpt.LayoutOfficial, From: "auto"}} {
+	for _, o := range []Options{{Format: FormatGGUF, DType: ToQ8_0}, {Format: FormatPTH, Layout: glip.LayoutOfficial, From: "auto"}} {
 		if err := o.Check(); err != nil {
 			t.Errorf("%+v: %v", o, err)
 		}
@@ -823,7 +824,7 @@ func TestOptionsCheck(t *testing.T) {
 // {"model": OrderedDict} and reads back through the pth reader.
 func TestPthWriterReadBack(t *testing.T) {
 	c := officialCheckpoint(t, tiny, ckpt.F32, 4, false)
-	out, _ := convertMem(t, c, Options{Format: FormatPTH, Layout: ckpt.LayoutOfficial})
+	out, _ := convertMem(t, c, Options{Format: FormatPTH, Layout: glip.LayoutOfficial})
 	back, err := pth.Read(bytes.NewReader(out), int64(len(out)), "x.pth", ckpt.OpenOptions{Strict: true})
 	if err != nil {
 		t.Fatal(err)

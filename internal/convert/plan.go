@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/glipctl/glipctl/internal/ckpt"
+	"github.com/glipctl/glipctl/internal/glip"
 	"github.com/glipctl/glipctl/internal/swin"
 	"github.com/glipctl/glipctl/internal/zoo"
 )
@@ -18,7 +19,7 @@ type Output struct {
 	// From is the source tensor's name in the state dict (container prefix
 	// removed); To is the output name.
 	From, To  string
-	Transform ckpt.Transform
+	Transform glip.Transform
 	// Src is the source tensor; its Data is read only while the output is
 	// written.
 	Src *ckpt.Tensor
@@ -47,7 +48,7 @@ type Plan struct {
 	Prefix string
 	// Detected is the layout read off the names; From the layout the
 	// conversion treats the source as; Layout the output layout.
-	Detected, From, Layout ckpt.Layout
+	Detected, From, Layout glip.Layout
 	Mode                   DTypeMode
 	Outputs                []*Output
 	// Dropped are the source tensors not converted (full names, container
@@ -66,10 +67,10 @@ type Plan struct {
 type PlanOptions struct {
 	// From is the source layout: LayoutOfficial, LayoutMMPretrain, or ""
 	// (also "auto") to detect it.
-	From ckpt.Layout
+	From glip.Layout
 	// Layout is the output layout: LayoutMMPretrain ("" too) or
 	// LayoutOfficial.
-	Layout ckpt.Layout
+	Layout glip.Layout
 	Mode   DTypeMode
 	// Format is the output format; Q8_0 source tensors become F32 (exactly)
 	// for formats other than GGUF.
@@ -93,79 +94,73 @@ func NewPlan(c *ckpt.Checkpoint, opts PlanOptions) (*Plan, error) {
 	}
 	layout := opts.Layout
 	if layout == "" {
-		layout = ckpt.LayoutMMPretrain
+		layout = glip.LayoutMMPretrain
 	}
-	if layout != ckpt.LayoutMMPretrain && layout != ckpt.LayoutOfficial {
+	if layout != glip.LayoutMMPretrain && layout != glip.LayoutOfficial {
 		return nil, fmt.Errorf("unknown output layout %q (want mmpretrain or official)", layout)
 	}
 	from := opts.From
 	if from == "auto" {
 		from = ""
 	}
-	if from != "" && from != ckpt.LayoutOfficial && from != ckpt.LayoutMMPretrain {
+	if from != "" && from != glip.LayoutOfficial && from != glip.LayoutMMPretrain {
 		return nil, fmt.Errorf("unknown source layout %q (want official, mmpretrain or auto)", from)
 	}
 
-	prefix, sd := c.StateDict()
-	keys := make([]string, len(sd))
-	for i, t := range sd {
-		keys[i] = t.Name
+	b, err := glip.NewBackbone(c)
+	if err != nil {
+		return nil, err
 	}
-	p := &Plan{Prefix: prefix, Detected: ckpt.DetectLayout(keys), Layout: layout, Mode: mode}
+	p := &Plan{Prefix: b.Prefix, Detected: b.Layout, Layout: layout, Mode: mode}
+	nsd := len(b.Mappings) + len(b.Dropped)
 	switch {
-	case p.Detected == ckpt.LayoutOther && from == "":
-		return nil, fmt.Errorf("not a GLIP/Swin backbone checkpoint: no module.backbone.body.* (official GLIP) or backbone.stages.* (mmpretrain) keys among its %d tensors", len(sd))
-	case p.Detected != ckpt.LayoutOther && from != "" && from != p.Detected:
-		return nil, fmt.Errorf("--from %s, but the keys are in the %s layout (e.g. %s)", from, p.Detected, layoutExample(keys, p.Detected))
+	case p.Detected == glip.LayoutOther && from == "":
+		return nil, &glip.ErrNotBackbone{Tensors: nsd}
+	case p.Detected != glip.LayoutOther && from != "" && from != p.Detected:
+		return nil, fmt.Errorf("--from %s, but the keys are in the %s layout (e.g. %s)", from, p.Detected, b.Mappings[0].From)
 	case from == "":
 		from = p.Detected
 	}
 	p.From = from
-
-	// Tensors outside the state dict (optimizer state, ...) are dropped.
-	for _, t := range c.Tensors {
-		if prefix != "" && !strings.HasPrefix(t.Name, prefix) {
-			p.Dropped = append(p.Dropped, t)
+	if p.Detected == glip.LayoutOther {
+		// A layout forced onto keys that show none: read them as that
+		// layout's names.
+		if b, err = glip.BackboneAs(c, from); err != nil {
+			return nil, err
 		}
 	}
-	byName := make(map[string]*ckpt.Tensor, len(sd))
+
+	// Tensors outside the state dict (optimizer state, ...) are dropped.
+	p.Dropped = append(p.Dropped, b.Outside...)
+	source := make(map[string]*ckpt.Tensor, len(b.Mappings)) // state-dict name -> source tensor
+	_, sd := c.StateDict()
 	for _, t := range sd {
-		byName[t.Name] = t
+		source[t.Name] = t
 	}
-	var kept []ckpt.Mapping
-	var dropped []*ckpt.Tensor
-	var err error
+	var kept []glip.Mapping
+	dropped := b.Dropped
 	mmName := map[string]string{} // output name -> mmpretrain name, for the arch check
 	switch {
-	case from == ckpt.LayoutOfficial && layout == ckpt.LayoutMMPretrain:
-		kept, dropped, err = ckpt.RemapToMMPretrain(sd)
+	case layout == glip.LayoutMMPretrain: // the backbone as found, in mmpretrain names
+		kept = b.Mappings
 		for _, m := range kept {
 			mmName[m.To] = m.To
 		}
-	case from == ckpt.LayoutMMPretrain && layout == ckpt.LayoutOfficial:
-		kept, dropped, err = ckpt.RemapToOfficial(sd)
+	case from == glip.LayoutMMPretrain: // mmpretrain -> official
+		var more []*ckpt.Tensor
+		kept, more, err = glip.RemapToOfficial(b.Tensors())
+		dropped = append(dropped, more...)
 		for _, m := range kept {
 			mmName[m.To] = m.From
 		}
-	case from == ckpt.LayoutMMPretrain: // pass-through of the backbone
-		for _, t := range sd {
-			if !strings.HasPrefix(t.Name, "backbone.") {
-				dropped = append(dropped, t)
-				continue
-			}
-			kept = append(kept, ckpt.Mapping{From: t.Name, To: t.Name, Transform: ckpt.Kept, Tensor: t})
-			mmName[t.Name] = t.Name
-		}
 	default: // official -> official: the backbone, named as the inverse remap names it
-		var fwd []ckpt.Mapping
-		fwd, dropped, err = ckpt.RemapToMMPretrain(sd)
-		for _, m := range fwd {
-			name, _, _ := ckpt.OfficialName(m.To)
-			tr := ckpt.Kept
+		for _, m := range b.Mappings {
+			name, _, _ := glip.OfficialName(m.To)
+			tr := glip.Kept
 			if name != m.From {
-				tr = ckpt.Renamed
+				tr = glip.Renamed
 			}
-			kept = append(kept, ckpt.Mapping{From: m.From, To: name, Transform: tr, Tensor: byName[m.From]})
+			kept = append(kept, glip.Mapping{From: m.From, To: name, Transform: tr, Tensor: source[m.From]})
 			mmName[name] = m.To
 		}
 	}
@@ -174,14 +169,14 @@ func NewPlan(c *ckpt.Checkpoint, opts PlanOptions) (*Plan, error) {
 	}
 	for _, t := range dropped {
 		cp := *t
-		cp.Name = prefix + t.Name
+		cp.Name = p.Prefix + t.Name
 		p.Dropped = append(p.Dropped, &cp)
 	}
 	if len(kept) == 0 {
-		return nil, fmt.Errorf("not a GLIP/Swin backbone checkpoint: none of its %d state-dict tensors is a backbone tensor", len(sd))
+		return nil, fmt.Errorf("not a GLIP/Swin backbone checkpoint: none of its %d state-dict tensors is a backbone tensor", nsd)
 	}
 	for _, m := range kept {
-		src := byName[m.From]
+		src := source[m.From]
 		if src == nil {
 			return nil, fmt.Errorf("internal error: remap names unknown tensor %q", m.From)
 		}
@@ -189,9 +184,9 @@ func NewPlan(c *ckpt.Checkpoint, opts PlanOptions) (*Plan, error) {
 			return nil, err
 		}
 		o := &Output{From: m.From, To: m.To, Transform: m.Transform, Src: src}
-		if m.Transform == ckpt.Reordered {
+		if m.Transform == glip.Reordered {
 			o.Reorder = true
-			o.Inverse = from == ckpt.LayoutMMPretrain
+			o.Inverse = from == glip.LayoutMMPretrain
 		}
 		o.DType = outputDType(mode, mmName[m.To], src.DType, src.Shape)
 		if o.DType == ckpt.Q8_0 && opts.Format != "" && opts.Format != FormatGGUF {
@@ -209,15 +204,6 @@ func NewPlan(c *ckpt.Checkpoint, opts PlanOptions) (*Plan, error) {
 		return nil, err
 	}
 	return p, nil
-}
-
-func layoutExample(keys []string, l ckpt.Layout) string {
-	for _, k := range keys {
-		if ckpt.DetectLayout([]string{k}) == l {
-			return k
-		}
-	}
-	return "?"
 }
 
 // checkArch reads the architecture off the shapes (mmpretrain names) and
@@ -274,8 +260,8 @@ func (p *Plan) checkArch(mmName map[string]string, match func(swin.Arch) (zoo.En
 
 // nameOf gives a missing mmpretrain key in the source's naming.
 func (p *Plan) nameOf(mm string) string {
-	if p.From == ckpt.LayoutOfficial {
-		if n, ok, _ := ckpt.OfficialName(mm); ok {
+	if p.From == glip.LayoutOfficial {
+		if n, ok, _ := glip.OfficialName(mm); ok {
 			if strings.HasPrefix(p.sourceExample(), "backbone.body.") {
 				n = strings.TrimPrefix(n, "module.")
 			}

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/glipctl/glipctl/internal/ckpt"
+	"github.com/glipctl/glipctl/internal/glip"
 	"github.com/glipctl/glipctl/internal/stats"
 	"github.com/glipctl/glipctl/internal/swin"
 	"github.com/glipctl/glipctl/internal/zoo"
@@ -60,9 +61,9 @@ type OutputReport struct {
 
 // LayoutReport gives the detected, assumed and output layouts.
 type LayoutReport struct {
-	Detected ckpt.Layout `json:"detected"`
-	From     ckpt.Layout `json:"from"`
-	Output   ckpt.Layout `json:"output"`
+	Detected glip.Layout `json:"detected"`
+	From     glip.Layout `json:"from"`
+	Output   glip.Layout `json:"output"`
 }
 
 // ArchReport is the backbone's architecture and its zoo model.
@@ -78,7 +79,7 @@ type ArchReport struct {
 type TensorReport struct {
 	From        string         `json:"from"`
 	To          string         `json:"to"`
-	Transform   ckpt.Transform `json:"transform"`
+	Transform   glip.Transform `json:"transform"`
 	Shape       []int64        `json:"shape"`
 	SourceDType string         `json:"source_dtype"`
 	DType       string         `json:"dtype"`

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 
 	"github.com/glipctl/glipctl/internal/ckpt"
+	"github.com/glipctl/glipctl/internal/glip"
 	"github.com/glipctl/glipctl/internal/stats"
 )
 
@@ -123,7 +124,7 @@ func (d *outData) produce(u0, u1 int64) ([]byte, error) {
 	}
 	raw := sh.raw
 	if d.o.Reorder {
-		raw = ckpt.ReorderMerge(raw, []int64{u1 - u0, d.unit}, src.DType.Size(), d.o.Inverse)
+		raw = glip.ReorderMerge(raw, []int64{u1 - u0, d.unit}, src.DType.Size(), d.o.Inverse)
 	}
 	// Account the units not yet seen: a read may begin inside a unit that
 	// the previous read already covered (rows straddle chunk boundaries).

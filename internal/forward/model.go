@@ -2,11 +2,10 @@ package forward
 
 import (
 	"fmt"
-	"strings"
 
 	"github.com/glipctl/glipctl/internal/ckpt"
 	"github.com/glipctl/glipctl/internal/ckpt/formats"
-	"github.com/glipctl/glipctl/internal/preprocess"
+	"github.com/glipctl/glipctl/internal/glip"
 	"github.com/glipctl/glipctl/internal/swin"
 	"github.com/glipctl/glipctl/internal/zoo"
 )
@@ -19,12 +18,16 @@ func LoadModel(path string) (*swin.Model, error) {
 		return nil, err
 	}
 	defer c.Close()
-	m, err := swin.FromCheckpoint(c)
+	b, err := glip.NewBackbone(c)
+	if err == nil {
+		b, err = b.Require()
+	}
 	if err != nil {
-		if !strings.Contains(err.Error(), path) {
-			err = fmt.Errorf("%s: %w", path, err)
-		}
-		return nil, err
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	m, err := swin.FromTensors(b.Tensors())
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return m, nil
 }
@@ -48,7 +51,7 @@ func DefaultImgSize(a swin.Arch) (int, bool) {
 // ModelPreprocess returns the model's mean, std (BGR) and out_indices: the
 // zoo entry's when the architecture matches one, else the GLIP constants.
 func ModelPreprocess(a swin.Arch) (mean, std [3]float32, outs []int) {
-	mean, std, outs = preprocess.MeanBGR, preprocess.StdBGR, swin.DefaultOutIndices
+	mean, std, outs = glip.MeanBGR, glip.StdBGR, glip.OutIndices
 	if e, ok := zoo.Match(a); ok {
 		if e.Preprocess.BGR && len(e.Preprocess.Mean) == 3 && len(e.Preprocess.Std) == 3 {
 			for i := 0; i < 3; i++ {

@@ -6,16 +6,12 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
-	"strings"
 
 	"github.com/glipctl/glipctl/internal/ckpt"
+	"github.com/glipctl/glipctl/internal/glip"
 	"github.com/glipctl/glipctl/internal/stats"
 	"github.com/glipctl/glipctl/internal/swin"
 )
-
-// GLIPOutIndices are the stages whose outputs (and per-output norms) the
-// GLIP backbones expose.
-var GLIPOutIndices = []int{1, 2, 3}
 
 // InspectOptions selects what Inspect computes.
 type InspectOptions struct {
@@ -31,7 +27,7 @@ type InspectOptions struct {
 type Inspection struct {
 	File            string            `json:"file"`
 	Format          ckpt.Format       `json:"format"`
-	Layout          ckpt.Layout       `json:"layout"`
+	Layout          glip.Layout       `json:"layout"`
 	StateDictPrefix string            `json:"state_dict_prefix"`
 	Arch            *ArchInfo         `json:"arch"`
 	ArchError       string            `json:"arch_error,omitempty"`
@@ -134,38 +130,17 @@ func Inspect(ctx context.Context, c *ckpt.Checkpoint, opts InspectOptions) (*Ins
 // checkBackbone detects the layout, reads the architecture off the shapes,
 // and compares the backbone's keys with the architecture's.
 func (in *Inspection) checkBackbone(c *ckpt.Checkpoint, opts InspectOptions) {
-	prefix, sd := c.StateDict()
-	keys := make([]string, len(sd))
-	for i, t := range sd {
-		keys[i] = t.Name
-	}
-	in.Layout = ckpt.DetectLayout(keys)
-	in.StateDictPrefix = prefix
-	if in.Layout == ckpt.LayoutOther {
+	b, err := glip.NewBackbone(c)
+	if err != nil {
+		in.Layout = glip.LayoutOfficial
+		in.ArchError = err.Error()
 		return
 	}
-	// Work in mmpretrain names; remember how the file spells each one.
-	type backboneKey struct{ mm, file string }
-	var backbone []backboneKey // in file order
-	fileName := map[string]string{}
-	shapes := map[string][]int64{}
-	modulePrefix := false
-	for _, t := range sd {
-		mm := t.Name
-		if in.Layout == ckpt.LayoutOfficial {
-			n, keep, _ := ckpt.MMPretrainName(t.Name)
-			if !keep {
-				continue
-			}
-			mm = n
-			modulePrefix = modulePrefix || strings.HasPrefix(t.Name, "module.")
-		} else if !strings.HasPrefix(mm, "backbone.") {
-			continue
-		}
-		backbone = append(backbone, backboneKey{mm, prefix + t.Name})
-		fileName[mm] = prefix + t.Name
-		shapes[mm] = t.Shape
+	in.Layout, in.StateDictPrefix = b.Layout, b.Prefix
+	if b.Layout == glip.LayoutOther {
+		return
 	}
+	shapes := b.Shapes()
 	arch, err := swin.ArchFromShapes(shapes)
 	if err != nil {
 		in.ArchError = err.Error()
@@ -176,27 +151,20 @@ func (in *Inspection) checkBackbone(c *ckpt.Checkpoint, opts InspectOptions) {
 		in.Arch.Name = opts.NameArch(arch)
 	}
 	expected := map[string]bool{}
-	for _, k := range arch.ExpectedKeys(GLIPOutIndices) {
+	for _, k := range arch.ExpectedKeys(glip.OutIndices) {
 		expected[k.Name] = true
 		got, ok := shapes[k.Name]
 		if !ok {
-			name := k.Name
-			if in.Layout == ckpt.LayoutOfficial {
-				name, _, _ = ckpt.OfficialName(k.Name)
-				if !modulePrefix {
-					name = strings.TrimPrefix(name, "module.")
-				}
-			}
-			in.MissingKeys = append(in.MissingKeys, prefix+name)
+			in.MissingKeys = append(in.MissingKeys, b.FileName(k.Name))
 			continue
 		}
 		if !slices.Equal(got, k.Shape) {
-			in.ShapeMismatches = append(in.ShapeMismatches, ShapeMismatch{Name: fileName[k.Name], Shape: got, Expected: k.Shape})
+			in.ShapeMismatches = append(in.ShapeMismatches, ShapeMismatch{Name: b.FileName(k.Name), Shape: got, Expected: k.Shape})
 		}
 	}
-	for _, k := range backbone {
-		if !expected[k.mm] {
-			in.UnexpectedKeys = append(in.UnexpectedKeys, k.file)
+	for _, m := range b.Mappings {
+		if !expected[m.To] {
+			in.UnexpectedKeys = append(in.UnexpectedKeys, b.Prefix+m.From)
 		}
 	}
 }

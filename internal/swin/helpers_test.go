@@ -18,6 +18,7 @@ import (
 	"testing"
 
 	"github.com/glipctl/glipctl/internal/ckpt"
+	"github.com/glipctl/glipctl/internal/glip"
 	"github.com/glipctl/glipctl/internal/oracle"
 )
 
@@ -238,4 +239,15 @@ func randomInput(n, h, w int, seed uint64) Input {
 		x.Data[i] = float32(rng.NormFloat64())
 	}
 	return x
+}
+
+// modelFromCheckpoint builds the model of a checkpoint of any layout, as
+// glipctl forward does: the backbone found by glip.NewBackbone (official
+// names remapped in memory), then FromTensors.
+func modelFromCheckpoint(c *ckpt.Checkpoint) (*Model, error) {
+	b, err := glip.NewBackbone(c)
+	if err != nil {
+		return nil, err
+	}
+	return FromTensors(b.Tensors())
 }

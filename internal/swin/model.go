@@ -89,8 +89,6 @@ type Model struct {
 	Arch Arch
 	// MatMul is the matrix product kernel; nil means DefaultMatMul.
 	MatMul MatMul
-	// Warnings are things about the weights a user should know.
-	Warnings []string
 
 	patchW []float32 // embed × (in_chans*patch*patch), conv weight flattened
 	patchB []float32
@@ -133,39 +131,6 @@ func (m *Model) OutNorms() []int {
 	}
 	sort.Ints(ks)
 	return ks
-}
-
-// FromCheckpoint builds a model from an open checkpoint of any layout: its
-// state dict (container prefix removed) is used as is when it has
-// mmpretrain names, and remapped in memory with ckpt.RemapToMMPretrain when
-// it has the official GLIP names.
-func FromCheckpoint(c *ckpt.Checkpoint) (*Model, error) {
-	_, sd := c.StateDict()
-	names := make([]string, len(sd))
-	for i, t := range sd {
-		names[i] = t.Name
-	}
-	var warn []string
-	if ckpt.DetectLayout(names) == ckpt.LayoutOfficial {
-		kept, _, err := ckpt.RemapToMMPretrain(sd)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", c.Path, err)
-		}
-		sd = make([]*ckpt.Tensor, len(kept))
-		for i, k := range kept {
-			sd[i] = k.Tensor
-		}
-		warn = append(warn, "official GLIP layout: remapped to mmpretrain names in memory")
-	}
-	m, err := FromTensors(sd)
-	if err != nil {
-		if c.Path != "" {
-			return nil, fmt.Errorf("%s: %w", c.Path, err)
-		}
-		return nil, err
-	}
-	m.Warnings = append(warn, m.Warnings...)
-	return m, nil
 }
 
 // FromTensors builds a model from tensors with mmpretrain backbone names

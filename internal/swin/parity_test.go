@@ -152,7 +152,7 @@ func TestParityFormats(t *testing.T) {
 					t.Fatal(err)
 				}
 				defer c.Close()
-				m, err := FromCheckpoint(c)
+				m, err := modelFromCheckpoint(c)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -306,7 +306,7 @@ func TestQ8_0Weights(t *testing.T) {
 	if nq == 0 {
 		t.Fatal("the Q8_0 GGUF holds no Q8_0 tensor")
 	}
-	mg, err := FromCheckpoint(gc)
+	mg, err := modelFromCheckpoint(gc)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,42 +1,13 @@
-package ckpt
+package glip
 
 import (
 	"fmt"
 	"io"
 	"strings"
 	"sync"
+
+	"github.com/glipctl/glipctl/internal/ckpt"
 )
-
-// Layout names the key convention of a checkpoint's state dict.
-type Layout string
-
-// The layouts glipctl recognises.
-const (
-	// LayoutOfficial is the GLIP repo's naming (module.backbone.body.layers...).
-	LayoutOfficial Layout = "official"
-	// LayoutMMPretrain is mmpretrain's naming (backbone.stages...).
-	LayoutMMPretrain Layout = "mmpretrain"
-	// LayoutOther is anything else.
-	LayoutOther Layout = "other"
-)
-
-// DetectLayout tells the layout of a state dict from its keys (container
-// prefix removed).
-func DetectLayout(keys []string) Layout {
-	mm := false
-	for _, k := range keys {
-		if strings.HasPrefix(k, "module.backbone.body.") || strings.HasPrefix(k, "backbone.body.") {
-			return LayoutOfficial
-		}
-		if strings.HasPrefix(k, "backbone.stages.") || strings.HasPrefix(k, "backbone.patch_embed.projection.") {
-			mm = true
-		}
-	}
-	if mm {
-		return LayoutMMPretrain
-	}
-	return LayoutOther
-}
 
 // Transform says what the remap did to a tensor's values.
 type Transform string
@@ -55,7 +26,7 @@ type Mapping struct {
 	Transform Transform
 	// Tensor is the output tensor (named To). For Reordered its Data
 	// computes the permutation on first read.
-	Tensor *Tensor
+	Tensor *ckpt.Tensor
 }
 
 // keepForBackbone is step 1 of mmpretrain's glip_to_mmpretrain.py: keep a
@@ -120,20 +91,20 @@ func OfficialName(k string) (name string, ok, reorder bool) {
 // official state dict (container prefix removed): the kept tensors, renamed
 // and reordered, in input order, and the dropped ones. Values are read only
 // when an output tensor is read.
-func RemapToMMPretrain(sd []*Tensor) (kept []Mapping, dropped []*Tensor, err error) {
+func RemapToMMPretrain(sd []*ckpt.Tensor) (kept []Mapping, dropped []*ckpt.Tensor, err error) {
 	return remap(sd, func(k string) (string, bool, bool) { return MMPretrainName(k) }, false)
 }
 
 // RemapToOfficial is the inverse of RemapToMMPretrain: mmpretrain backbone
 // keys back to official GLIP names with the inverse reorder, so that
 // official -> mmpretrain -> official is bit-exact.
-func RemapToOfficial(sd []*Tensor) (kept []Mapping, dropped []*Tensor, err error) {
+func RemapToOfficial(sd []*ckpt.Tensor) (kept []Mapping, dropped []*ckpt.Tensor, err error) {
 	return remap(sd, OfficialName, true)
 }
 
-func remap(sd []*Tensor, name func(string) (string, bool, bool), inverse bool) ([]Mapping, []*Tensor, error) {
+func remap(sd []*ckpt.Tensor, name func(string) (string, bool, bool), inverse bool) ([]Mapping, []*ckpt.Tensor, error) {
 	var kept []Mapping
-	var dropped []*Tensor
+	var dropped []*ckpt.Tensor
 	index := map[string]int{}
 	for _, t := range sd {
 		n, keep, reorder := name(t.Name)
@@ -179,22 +150,22 @@ var mergePerm = [4]int{0, 2, 1, 3}
 // of the source becomes element (r, c*4+j) of the output (the inverse when
 // inverse is set).
 type mergeReorder struct {
-	src     *Tensor
+	src     *ckpt.Tensor
 	inverse bool
 	once    sync.Once
 	data    []byte
 	err     error
 }
 
-func newMergeReorder(t *Tensor, inverse bool) (*mergeReorder, error) {
+func newMergeReorder(t *ckpt.Tensor, inverse bool) (*mergeReorder, error) {
 	switch {
 	case strings.HasSuffix(t.Name, "reduction.weight") && len(t.Shape) != 2,
 		!strings.HasSuffix(t.Name, "reduction.weight") && len(t.Shape) != 1:
-		return nil, fmt.Errorf("tensor %q: patch-merging tensor has shape %s, want %s", t.Name, ShapeString(t.Shape), map[bool]string{true: "(out, in)", false: "(in)"}[strings.HasSuffix(t.Name, "reduction.weight")])
+		return nil, fmt.Errorf("tensor %q: patch-merging tensor has shape %s, want %s", t.Name, ckpt.ShapeString(t.Shape), map[bool]string{true: "(out, in)", false: "(in)"}[strings.HasSuffix(t.Name, "reduction.weight")])
 	case t.Shape[len(t.Shape)-1]%4 != 0:
 		return nil, fmt.Errorf("tensor %q: width %d of a patch-merging tensor is not divisible by 4", t.Name, t.Shape[len(t.Shape)-1])
-	case t.DType == Q8_0:
-		return nil, fmt.Errorf("tensor %q: cannot reorder a Q8_0 tensor", t.Name)
+	case t.DType == ckpt.Q8_0:
+		return nil, fmt.Errorf("tensor %q: cannot reorder a ckpt.Q8_0 tensor", t.Name)
 	}
 	return &mergeReorder{src: t, inverse: inverse}, nil
 }

@@ -1,4 +1,4 @@
-package ckpt_test
+package glip_test
 
 import (
 	"bytes"
@@ -6,6 +6,7 @@ import (
 
 	"github.com/glipctl/glipctl/internal/ckpt"
 	"github.com/glipctl/glipctl/internal/ckpt/pth"
+	"github.com/glipctl/glipctl/internal/glip"
 )
 
 func open(t *testing.T, name string) *ckpt.Checkpoint {
@@ -25,7 +26,7 @@ func open(t *testing.T, name string) *ckpt.Checkpoint {
 func TestRemapMatchesConverter(t *testing.T) {
 	for _, src := range []string{"official_small.pth", "official_small_legacy.pth"} {
 		_, sd := open(t, src).StateDict()
-		kept, dropped, err := ckpt.RemapToMMPretrain(sd)
+		kept, dropped, err := glip.RemapToMMPretrain(sd)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -53,7 +54,7 @@ func TestRemapMatchesConverter(t *testing.T) {
 			if !bytes.Equal(a, b) {
 				t.Errorf("%s: %s: values differ from the converter's", src, w.Name)
 			}
-			if m.Transform == ckpt.Reordered {
+			if m.Transform == glip.Reordered {
 				reordered++
 			}
 		}
@@ -62,7 +63,7 @@ func TestRemapMatchesConverter(t *testing.T) {
 			t.Errorf("%s: %d reordered tensors, want 9", src, reordered)
 		}
 		for _, d := range dropped {
-			if _, keep, _ := ckpt.MMPretrainName(d.Name); keep {
+			if _, keep, _ := glip.MMPretrainName(d.Name); keep {
 				t.Errorf("dropped %s, which the converter keeps", d.Name)
 			}
 		}
@@ -75,7 +76,7 @@ func TestRemapMatchesConverter(t *testing.T) {
 // TestRemapRoundTrip: official -> mmpretrain -> official is bit-exact.
 func TestRemapRoundTrip(t *testing.T) {
 	_, sd := open(t, "official_small.pth").StateDict()
-	kept, _, err := ckpt.RemapToMMPretrain(sd)
+	kept, _, err := glip.RemapToMMPretrain(sd)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,7 +84,7 @@ func TestRemapRoundTrip(t *testing.T) {
 	for i, m := range kept {
 		mm[i] = m.Tensor
 	}
-	back, dropped, err := ckpt.RemapToOfficial(mm)
+	back, dropped, err := glip.RemapToOfficial(mm)
 	if err != nil || len(dropped) != 0 {
 		t.Fatalf("inverse: %v, %d dropped", err, len(dropped))
 	}
@@ -107,7 +108,7 @@ func TestRemapRoundTrip(t *testing.T) {
 
 func TestRemapRejectsBadMergeWidth(t *testing.T) {
 	w, _ := ckpt.FromFloat32("module.backbone.body.layers.0.downsample.reduction.weight", []int64{2, 6}, make([]float32, 12))
-	if _, _, err := ckpt.RemapToMMPretrain([]*ckpt.Tensor{w}); err == nil {
+	if _, _, err := glip.RemapToMMPretrain([]*ckpt.Tensor{w}); err == nil {
 		t.Fatal("a reduction weight of width 6 was accepted")
 	}
 }
