@@ -28,17 +28,6 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// convertRunCmd runs glipctl with args and returns the exit code, stdout
-// and stderr.
-func convertRunCmd(t *testing.T, args ...string) (int, string, string) {
-	t.Helper()
-	var out, errOut bytes.Buffer
-	code := run(context.Background(), args, &IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut})
-	return code, out.String(), errOut.String()
-}
-
-func convertFixture(name string) string { return filepath.Join("..", "..", "testdata", name) }
-
 // TestConvertCheckScript builds glipctl and runs scripts/check_convert.py,
 // which compares its outputs with torch (mmpretrain's remap rules applied
 // with torch, torch.save, .half(), .bfloat16()) and with npm's
@@ -71,7 +60,7 @@ func TestConvertCheckScript(t *testing.T) {
 // and write nothing.
 func TestConvertUsageErrors(t *testing.T) {
 	dir := t.TempDir()
-	src := convertFixture("official_small.pth")
+	src := fixture("official_small.pth")
 	for _, args := range [][]string{
 		{"convert", src},
 		{"convert"},
@@ -87,7 +76,7 @@ func TestConvertUsageErrors(t *testing.T) {
 		{"convert", src, "-o", filepath.Join(dir, "x.pth"), "--from", "timm"},
 		{"convert", src, "-o", filepath.Join(dir, "x.pth"), "--bogus"},
 	} {
-		code, out, errOut := convertRunCmd(t, args...)
+		code, out, errOut := runCmd(t, args...)
 		if code != exitUsage || out != "" || !strings.HasPrefix(errOut, "glipctl: ") {
 			t.Errorf("%v: exit %d, stdout %q, stderr %q", args[1:], code, out, errOut)
 		}
@@ -103,7 +92,7 @@ func TestConvertUsageErrors(t *testing.T) {
 func TestConvertCommand(t *testing.T) {
 	dir := t.TempDir()
 	dst := filepath.Join(dir, "out.bin")
-	code, out, errOut := convertRunCmd(t, "convert", convertFixture("official_small.pth"), "-o", dst, "--to", "safetensors", "--dtype", "bf16")
+	code, out, errOut := runCmd(t, "convert", fixture("official_small.pth"), "-o", dst, "--to", "safetensors", "--dtype", "bf16")
 	if code != exitOK {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
@@ -136,11 +125,11 @@ func TestConvertCommand(t *testing.T) {
 		t.Error(err)
 	}
 
-	code, _, errOut = convertRunCmd(t, "convert", convertFixture("official_small.pth"), "-o", dst, "--to", "safetensors")
+	code, _, errOut = runCmd(t, "convert", fixture("official_small.pth"), "-o", dst, "--to", "safetensors")
 	if code != exitError || !strings.Contains(errOut, "already exists") || strings.Count(errOut, "\n") != 1 {
 		t.Errorf("existing DST: exit %d, %q", code, errOut)
 	}
-	code, _, errOut = convertRunCmd(t, "convert", convertFixture("official_small.pth"), "-o", dst, "--to", "safetensors", "--force", "-q")
+	code, _, errOut = runCmd(t, "convert", fixture("official_small.pth"), "-o", dst, "--to", "safetensors", "--force", "-q")
 	if code != exitOK || errOut != "" {
 		t.Errorf("--force -q: exit %d, %q", code, errOut)
 	}
@@ -150,8 +139,8 @@ func TestConvertCommand(t *testing.T) {
 // missing file, are errors (exit 1) on one line naming the file.
 func TestConvertBadInput(t *testing.T) {
 	dir := t.TempDir()
-	for _, src := range []string{convertFixture("views.pth"), filepath.Join(dir, "missing.pth")} {
-		code, _, errOut := convertRunCmd(t, "convert", src, "-o", filepath.Join(dir, "x.pth"), "--offline")
+	for _, src := range []string{fixture("views.pth"), filepath.Join(dir, "missing.pth")} {
+		code, _, errOut := runCmd(t, "convert", src, "-o", filepath.Join(dir, "x.pth"), "--offline")
 		if code != exitError || !strings.Contains(errOut, filepath.Base(src)) || strings.Count(errOut, "\n") != 1 {
 			t.Errorf("%s: exit %d, %q", src, code, errOut)
 		}
@@ -169,7 +158,7 @@ func TestConvertResolve(t *testing.T) {
 		o.Resolve = func(ctx context.Context, s string) (string, error) {
 			asked = s
 			if s == "swin-t_glip-pre_3rdparty" {
-				return convertFixture("mmpretrain_small.pth"), nil
+				return fixture("mmpretrain_small.pth"), nil
 			}
 			return "", errors.New("unknown")
 		}
@@ -194,7 +183,7 @@ func TestConvertResolve(t *testing.T) {
 // same bytes, and the reports differ only in source.sha256_source.
 func TestConvertDigestCache(t *testing.T) {
 	t.Setenv("GLIPCTL_CACHE", t.TempDir())
-	src := convertFixture("official_small.pth")
+	src := fixture("official_small.pth")
 	if fi, err := os.Stat(src); err != nil || time.Since(fi.ModTime()) < 3*time.Second {
 		t.Skipf("fixture missing or just written (the digest cache does not keep racy files): %v", err)
 	}
@@ -206,7 +195,7 @@ func TestConvertDigestCache(t *testing.T) {
 	}{{nil, "computed"}, {nil, "cache"}, {[]string{"--rehash"}, "computed"}, {nil, "cache"}} {
 		dst := filepath.Join(dir, "out.safetensors")
 		args := append([]string{"convert", src, "-o", dst, "--report", filepath.Join(dir, "r"), "-q", "--force"}, c.args...)
-		if code, _, errOut := convertRunCmd(t, args...); code != exitOK {
+		if code, _, errOut := runCmd(t, args...); code != exitOK {
 			t.Fatalf("%v: exit %d: %s", args, code, errOut)
 		}
 		out, err := os.ReadFile(dst)

@@ -243,7 +243,7 @@ func TestDownloadFlags(t *testing.T) {
 // source's sha256 from there instead of reading the file again.
 func TestDownloadThenConvertDoesNotRehash(t *testing.T) {
 	zooTestEnv(t)
-	data, err := os.ReadFile(convertFixture("official_small.pth"))
+	data, err := os.ReadFile(fixture("official_small.pth"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -262,7 +262,7 @@ func TestDownloadThenConvertDoesNotRehash(t *testing.T) {
 		want string
 	}{{nil, "cache"}, {[]string{"--rehash"}, "computed"}} {
 		args := append([]string{"convert", path, "-o", dst, "-q", "--force"}, c.args...)
-		if code, _, errOut := convertRunCmd(t, args...); code != exitOK {
+		if code, _, errOut := runCmd(t, args...); code != exitOK {
 			t.Fatalf("%v: exit %d: %s", args, code, errOut)
 		}
 		var rep struct {

@@ -1,25 +1,12 @@
 package main
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 )
-
-// runCmd runs glipctl with args over buffers and returns the exit code,
-// stdout and stderr.
-func runCmd(t *testing.T, args ...string) (int, string, string) {
-	t.Helper()
-	var out, errOut bytes.Buffer
-	code := run(context.Background(), args, &IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut})
-	return code, out.String(), errOut.String()
-}
-
-const td = "../../testdata/"
 
 func TestInspectJSONSchema(t *testing.T) {
 	code, out, errOut := runCmd(t, "inspect", "--format", "json", "--stats", td+"official_small.pth")

@@ -84,18 +84,24 @@ func run(ctx context.Context, args []string, io *IOStreams) int {
 	if err == nil {
 		return exitOK
 	}
-	code := exitError
-	var ee *exitErr
-	if errors.As(err, &ee) {
-		code = ee.code
-	} else if isCobraUsageError(err) {
-		code = exitUsage
-	}
+	code := exitCode(err)
 	fmt.Fprintf(io.ErrOut, "glipctl: %s\n", oneLine(err.Error()))
 	if code == exitUsage {
 		fmt.Fprintln(io.ErrOut, "Run 'glipctl --help' for usage.")
 	}
 	return code
+}
+
+// exitCode is the process exit code of a command's error (err != nil).
+func exitCode(err error) int {
+	var ee *exitErr
+	switch {
+	case errors.As(err, &ee):
+		return ee.code
+	case isCobraUsageError(err):
+		return exitUsage
+	}
+	return exitError
 }
 
 // isCobraUsageError recognises the errors cobra returns for bad commands and

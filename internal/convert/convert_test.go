@@ -23,6 +23,7 @@ import (
 	refst "github.com/nlpodyssey/safetensors"
 
 	"github.com/glipctl/glipctl/internal/ckpt"
+	"github.com/glipctl/glipctl/internal/ckpt/ckpttest"
 	"github.com/glipctl/glipctl/internal/ckpt/gguf"
 	"github.com/glipctl/glipctl/internal/ckpt/pth"
 	"github.com/glipctl/glipctl/internal/ckpt/safetensors"
@@ -45,7 +46,7 @@ func TestFixtureMatchesMMPretrain(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		sameTensors(t, src, stateOf(t, dst), want)
+		ckpttest.SameTensors(t, src, stateOf(t, dst), want)
 		if rep.Layout.Detected != glip.LayoutOfficial || rep.Layout.Output != glip.LayoutMMPretrain {
 			t.Errorf("%s: layout %+v", src, rep.Layout)
 		}
@@ -135,7 +136,7 @@ func TestRoundTrip(t *testing.T) {
 				want = append(want, tt)
 			}
 		}
-		sameTensors(t, "official->mm->official "+dt.String(), open(t, backPath).Tensors, want)
+		ckpttest.SameTensors(t, "official->mm->official "+dt.String(), open(t, backPath).Tensors, want)
 		if rep.Layout.From != glip.LayoutMMPretrain || rep.Layout.Output != glip.LayoutOfficial {
 			t.Errorf("layout %+v", rep.Layout)
 		}

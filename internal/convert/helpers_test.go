@@ -188,19 +188,3 @@ func stateOf(t *testing.T, path string) []*ckpt.Tensor {
 	_, sd := open(t, path).StateDict()
 	return sd
 }
-
-func sameTensors(t *testing.T, what string, got, want []*ckpt.Tensor) {
-	t.Helper()
-	if len(got) != len(want) {
-		t.Fatalf("%s: %d tensors, want %d", what, len(got), len(want))
-	}
-	for i := range want {
-		g, w := got[i], want[i]
-		if g.Name != w.Name || g.DType != w.DType || ckpt.ShapeString(g.Shape) != ckpt.ShapeString(w.Shape) {
-			t.Fatalf("%s: tensor %d is %s %s %v, want %s %s %v", what, i, g.Name, g.DType, g.Shape, w.Name, w.DType, w.Shape)
-		}
-		if !bytes.Equal(readAll(t, g), readAll(t, w)) {
-			t.Errorf("%s: %s: bytes differ", what, w.Name)
-		}
-	}
-}

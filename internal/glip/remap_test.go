@@ -5,13 +5,14 @@ import (
 	"testing"
 
 	"github.com/glipctl/glipctl/internal/ckpt"
+	"github.com/glipctl/glipctl/internal/ckpt/ckpttest"
 	"github.com/glipctl/glipctl/internal/ckpt/pth"
 	"github.com/glipctl/glipctl/internal/glip"
 )
 
 func open(t *testing.T, name string) *ckpt.Checkpoint {
 	t.Helper()
-	c, err := pth.Open("../../testdata/"+name, ckpt.OpenOptions{})
+	c, err := pth.Open(ckpttest.Fixture(t, name), ckpt.OpenOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

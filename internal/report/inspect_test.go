@@ -6,13 +6,14 @@ import (
 	"testing"
 
 	"github.com/glipctl/glipctl/internal/ckpt"
+	"github.com/glipctl/glipctl/internal/ckpt/ckpttest"
 	"github.com/glipctl/glipctl/internal/ckpt/pth"
 	"github.com/glipctl/glipctl/internal/swin"
 )
 
 func TestInspectArchAndKeys(t *testing.T) {
 	for _, name := range []string{"official_small.pth", "mmpretrain_small.pth", "official_small_bf16.pth"} {
-		c, err := pth.Open("../../testdata/"+name, ckpt.OpenOptions{})
+		c, err := pth.Open(ckpttest.Fixture(t, name), ckpt.OpenOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -35,7 +36,7 @@ func TestInspectArchAndKeys(t *testing.T) {
 // TestInspectFindsMissingAndUnexpected removes and adds keys to a complete
 // official backbone and checks the report names them as the file spells them.
 func TestInspectFindsMissingAndUnexpected(t *testing.T) {
-	c, err := pth.Open("../../testdata/official_small.pth", ckpt.OpenOptions{})
+	c, err := pth.Open(ckpttest.Fixture(t, "official_small.pth"), ckpt.OpenOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
