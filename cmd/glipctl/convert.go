@@ -102,12 +102,7 @@ func newConvertCmd(io *IOStreams, runF func(*convertOptions) error) *cobra.Comma
   glipctl convert swin-t.pth -o swin-t-q8.gguf --dtype q8_0
   glipctl convert swin-t.pth --layout official -o glip-backbone.pth
   jq '.conversion_error.max_rel_rms_error' swin-t.safetensors.report.json`,
-		Args: func(cmd *cobra.Command, args []string) error {
-			if len(args) != 1 {
-				return usageError("convert takes one SRC, got %d arguments", len(args))
-			}
-			return nil
-		},
+		Args: exactArgs(1, "convert", "one SRC"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Src = args[0]
 			opts.Context = cmd.Context()

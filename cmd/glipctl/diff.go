@@ -58,17 +58,13 @@ func newDiffCmd(io *IOStreams, runF func(*diffOptions) error) *cobra.Command {
 		Example: `  glipctl diff feats.safetensors ref.safetensors
   glipctl diff --mmpretrain glip_tiny_model_o365_goldg_cc_sbu.pth swin-t.safetensors --atol 0 --rtol 0
   glipctl diff --format json a.gguf b.safetensors`,
-		Args: func(cmd *cobra.Command, args []string) error {
-			if len(args) != 2 {
-				return usageError("diff needs two files, A and B (got %d arguments)", len(args))
-			}
-			return nil
-		},
+		Args: exactArgs(2, "diff", "two files, A and B"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.A, opts.B = args[0], args[1]
+			if err := checkFormat(opts.Format, "text", "json"); err != nil {
+				return err
+			}
 			switch {
-			case opts.Format != "text" && opts.Format != "json":
-				return usageError("--format must be text or json, not %q", opts.Format)
 			case opts.Atol < 0 || opts.Rtol < 0 || math.IsNaN(opts.Atol) || math.IsNaN(opts.Rtol):
 				return usageError("--atol and --rtol must be non-negative")
 			}

@@ -146,8 +146,6 @@ func (o *forwardOptions) validate(resizeFlags int) error {
 		return usageError("forward needs --model MODEL")
 	case len(o.Images) == 0 && len(o.NPY) == 0:
 		return usageError("forward needs an IMAGE argument or --input FILE.npy")
-	case o.Format != "text" && o.Format != "json":
-		return usageError("--format must be text or json, not %q", o.Format)
 	case resizeFlags > 1:
 		return usageError("--size, --short-edge and --no-resize exclude each other")
 	case resizeFlags > 0 && len(o.Images) == 0:
@@ -162,6 +160,9 @@ func (o *forwardOptions) validate(resizeFlags int) error {
 		return usageError("--atol and --rtol must be non-negative")
 	case o.Threads < 0:
 		return usageError("--threads must be positive")
+	}
+	if err := checkFormat(o.Format, "text", "json"); err != nil {
+		return err
 	}
 	if _, err := swin.ParseSemantics(o.Semantics); err != nil {
 		return usageError("--semantics: %v", err)

@@ -56,18 +56,11 @@ std, absmax, zeros, nan, inf; null where undefined).`,
   glipctl inspect --stats --filter 'downsample' model.pth
   glipctl inspect swin-t_glip-pre_3rdparty
   glipctl inspect --format json --stats model.safetensors | jq '.tensors[0]'`,
-		Args: func(cmd *cobra.Command, args []string) error {
-			if len(args) == 0 {
-				return usageError("inspect needs at least one FILE")
-			}
-			return nil
-		},
+		Args: minArgs(1, "inspect", "at least one FILE"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Files = args
-			switch opts.Format {
-			case "text", "json", "markdown", "md":
-			default:
-				return usageError("--format must be text, json or markdown, not %q", opts.Format)
+			if err := checkFormat(opts.Format, "text", "json", "markdown", "md"); err != nil {
+				return err
 			}
 			if runF != nil {
 				return runF(opts)
