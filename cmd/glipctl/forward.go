@@ -39,6 +39,7 @@ type forwardOptions struct {
 	Compare    string
 	Atol, Rtol float64
 	Threads    int
+	SaveInput  string
 	Zoo        zoo.ResolveOptions
 	// Resolve overrides zoo.Resolve (tests).
 	Resolve func(ctx context.Context, nameOrPath string) (string, error)
@@ -54,7 +55,9 @@ models).
 
 --model is a checkpoint file of any format glipctl reads (official GLIP or
 mmpretrain .pth, safetensors, GGUF; F32, F16, BF16 or Q8_0 weights, computed
-in float32) or a zoo name (see 'glipctl zoo'), downloaded on first use. The
+in float32) or a zoo name (see 'glipctl zoo'), downloaded on first use;
+without --model, the zoo's ` + defaultForwardModel + ` (its path is named on
+stderr; --offline forbids the download). The
 architecture is read off the weights; official GLIP checkpoints are remapped
 to mmpretrain names in memory.
 
@@ -99,7 +102,8 @@ func newForwardCmd(io *IOStreams, runF func(*forwardOptions) error) *cobra.Comma
 		Use:   "forward --model MODEL [IMAGE...] [--input X.npy]...",
 		Short: "Run the Swin backbone on images and report or save its features",
 		Long:  forwardLong,
-		Example: `  glipctl forward --model swin-t_glip-pre_3rdparty cat.jpg
+		Example: `  glipctl forward cat.jpg
+  glipctl forward --model swin-l_glip-pre_3rdparty_384px cat.jpg --save-input x.npy
   glipctl forward --model model.safetensors --semantics glip --short-edge 800 cat.jpg -o feats.safetensors
   glipctl forward --model model.pth --input x.npy --compare ref.safetensors --atol 1e-4 --rtol 1e-3
   glipctl forward --model model.gguf a.png b.png --format json`,
@@ -123,7 +127,7 @@ func newForwardCmd(io *IOStreams, runF func(*forwardOptions) error) *cobra.Comma
 		},
 	}
 	f := cmd.Flags()
-	f.StringVarP(&opts.Model, "model", "m", "", "checkpoint `file` or zoo name (required)")
+	f.StringVarP(&opts.Model, "model", "m", "", "checkpoint `file` or zoo name (default "+defaultForwardModel+")")
 	f.StringArrayVar(&opts.NPY, "input", nil, "float32 (B,3,H,W) normalised `file.npy`, no preprocessing (repeatable)")
 	f.StringVar(&opts.Semantics, "semantics", "mmpretrain", "backbone semantics: mmpretrain or glip")
 	f.StringVar(&opts.OutIndices, "out-indices", "", "output stages, comma-separated (default: the model's, 1,2,3)")
@@ -135,6 +139,7 @@ func newForwardCmd(io *IOStreams, runF func(*forwardOptions) error) *cobra.Comma
 	f.StringVar(&opts.Compare, "compare", "", "compare the features with this reference `file`; exit 3 when out of tolerance")
 	f.Float64Var(&opts.Atol, "atol", compare.DefaultAtol, "absolute tolerance of --compare")
 	f.Float64Var(&opts.Rtol, "rtol", compare.DefaultRtol, "relative tolerance of --compare")
+	f.StringVar(&opts.SaveInput, "save-input", "", "write the float32 (B,3,H,W) tensor fed to the model to this `file.npy`")
 	f.IntVar(&opts.Threads, "threads", 0, "goroutines for the matrix products (default: all cores)")
 	opts.Zoo.AddFlags(f)
 	return cmd
@@ -142,8 +147,6 @@ func newForwardCmd(io *IOStreams, runF func(*forwardOptions) error) *cobra.Comma
 
 func (o *forwardOptions) validate(resizeFlags int) error {
 	switch {
-	case o.Model == "":
-		return usageError("forward needs --model MODEL")
 	case len(o.Images) == 0 && len(o.NPY) == 0:
 		return usageError("forward needs an IMAGE argument or --input FILE.npy")
 	case resizeFlags > 1:
@@ -234,9 +237,15 @@ func forwardRun(ctx context.Context, opts *forwardOptions) error {
 	if err := opts.Zoo.Validate(); err != nil {
 		return usageError("%v", err)
 	}
+	if opts.Model == "" {
+		opts.Model = defaultForwardModel
+	}
 	path, err := resolveModel(ctx, opts)
 	if err != nil {
 		return err
+	}
+	if path != opts.Model {
+		fmt.Fprintf(opts.IO.ErrOut, "glipctl: model %s: %s\n", opts.Model, path)
 	}
 	model, err := forward.LoadModel(path)
 	if err != nil {
@@ -265,7 +274,8 @@ func forwardRun(ctx context.Context, opts *forwardOptions) error {
 			return usageError("%s: no default input size for window %d; pass --size, --short-edge or --no-resize", opts.Model, model.Arch.Window)
 		}
 	}
-	fo := forward.Options{Semantics: sem, OutIndices: outs, Preprocess: pre, Tolerance: compare.Tolerance{Atol: opts.Atol, Rtol: opts.Rtol}}
+	fo := forward.Options{Semantics: sem, OutIndices: outs, Preprocess: pre, Tolerance: compare.Tolerance{Atol: opts.Atol, Rtol: opts.Rtol},
+		KeepInput: opts.SaveInput != ""}
 	if opts.Compare != "" {
 		ref, err := formats.Open(opts.Compare, ckpt.OpenOptions{})
 		if err != nil {
@@ -286,6 +296,7 @@ func forwardRun(ctx context.Context, opts *forwardOptions) error {
 			progressbar.OptionClearOnFinish())
 	}
 	var tensors []*ckpt.Tensor
+	var fed []*forward.Result // with --save-input
 	produced := map[string]bool{}
 	compareOK := true
 	err = forward.Run(ctx, model, inputs, fo, func(r *forward.Result) error {
@@ -300,6 +311,9 @@ func forwardRun(ctx context.Context, opts *forwardOptions) error {
 				return err
 			}
 			tensors = append(tensors, ts...)
+		}
+		if opts.SaveInput != "" {
+			fed = append(fed, &forward.Result{Input: r.Input, X: r.X})
 		}
 		rep.Inputs = append(rep.Inputs, is)
 		if opts.Format == "text" {
@@ -341,6 +355,15 @@ func forwardRun(ctx context.Context, opts *forwardOptions) error {
 			}
 		}
 	}
+	if opts.SaveInput != "" {
+		x, err := forward.Batch(fed)
+		if err != nil {
+			return fmt.Errorf("--save-input %s: %w", opts.SaveInput, err)
+		}
+		if err := forward.WriteInput(opts.SaveInput, x); err != nil {
+			return err
+		}
+	}
 	if opts.Output != "" {
 		meta := map[string]string{
 			"glipctl.command":   "forward",
@@ -372,6 +395,9 @@ func forwardRun(ctx context.Context, opts *forwardOptions) error {
 	}
 	return nil
 }
+
+// defaultForwardModel is the model forward runs without --model.
+const defaultForwardModel = "swin-t_glip-pre_3rdparty"
 
 // resolveModel turns --model into a file path. This is the single place
 // where a zoo name is resolved (and downloaded on first use).

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"encoding/json"
 	"math"
@@ -15,7 +16,9 @@ import (
 
 	"github.com/glipctl/glipctl/internal/ckpt"
 	"github.com/glipctl/glipctl/internal/ckpt/formats"
+	"github.com/glipctl/glipctl/internal/compare"
 	"github.com/glipctl/glipctl/internal/oracle"
+	"github.com/glipctl/glipctl/internal/preprocess"
 )
 
 // The fixtures of testdata/forward are made by
@@ -244,7 +247,6 @@ func TestForwardErrors(t *testing.T) {
 		code int
 		want string
 	}{
-		{[]string{"forward", fwd + "scene.png"}, exitUsage, "--model"},
 		{[]string{"forward", "--model", m}, exitUsage, "IMAGE"},
 		{[]string{"forward", "--model", m, "--size", "64", "--no-resize", fwd + "scene.png"}, exitUsage, "exclude"},
 		{[]string{"forward", "--model", m, "--size", "64", "--input", fwd + "x_37x53.npy"}, exitUsage, "image inputs"},
@@ -252,6 +254,8 @@ func TestForwardErrors(t *testing.T) {
 		{[]string{"forward", "--model", m, "--semantics", "timm", "--input", fwd + "x_37x53.npy"}, exitUsage, "semantics"},
 		{[]string{"forward", "--model", m, "--out-indices", "1,x", "--input", fwd + "x_37x53.npy"}, exitUsage, "out-indices"},
 		{[]string{"forward", "--model", m, "--format", "xml", "--input", fwd + "x_37x53.npy"}, exitUsage, "format"},
+		// Without --model, the zoo's Swin-T, which --offline forbids fetching.
+		{[]string{"forward", "--offline", "--cache-dir", dir, fwd + "scene.png"}, exitError, "swin-t_glip-pre_3rdparty"},
 		// mmpretrain refuses a 37x53 input: the error names the stage and suggests glip.
 		{[]string{"forward", "--model", m, "--input", fwd + "x_37x53.npy", "-o", out}, exitError, "stage 1: its 5x7 feature map"},
 		{[]string{"forward", "--model", m, "--semantics", "glip", "--out-indices", "4", "--input", fwd + "x_37x53.npy"}, exitError, "out of range"},
@@ -306,5 +310,82 @@ func TestForwardTestdataUpToDate(t *testing.T) {
 		if err != nil || !bytes.Equal(a, b) {
 			t.Errorf("testdata/forward/%s is not what scripts/forward_make_testdata.py makes: regenerate it", e.Name())
 		}
+	}
+}
+
+// TestForwardDefaultModel: without --model, forward resolves the zoo's
+// Swin-T and names the file on stderr.
+func TestForwardDefaultModel(t *testing.T) {
+	io, out, errOut := testStreams()
+	var asked string
+	opts := &forwardOptions{IO: io, Images: []string{fwd + "scene.png"}, Semantics: "glip", Format: "text", Size: 64,
+		Atol: compare.DefaultAtol, Rtol: compare.DefaultRtol,
+		Resolve: func(_ context.Context, name string) (string, error) {
+			asked = name
+			return fwd + "tiny_official.pth", nil
+		}}
+	if err := forwardRun(context.Background(), opts); err != nil {
+		t.Fatal(err)
+	}
+	if asked != defaultForwardModel || !strings.Contains(errOut.String(), "model swin-t_glip-pre_3rdparty: "+fwd+"tiny_official.pth") {
+		t.Errorf("resolved %q; stderr %q", asked, errOut)
+	}
+	if !strings.Contains(out.String(), "stage3") {
+		t.Errorf("stdout %q", out)
+	}
+}
+
+// TestForwardSaveInput: --save-input writes the exact tensor fed to the
+// model: equal to PIL's preprocessing of the image
+// (scripts/forward_pil_ref.py), and running forward on it gives the same
+// features, bit for bit. Two images of one size make one (2, 3, H, W)
+// batch.
+func TestForwardSaveInput(t *testing.T) {
+	oracle.Require(t, "PIL", "numpy")
+	dir := t.TempDir()
+	x, a, b := filepath.Join(dir, "x.npy"), filepath.Join(dir, "a.safetensors"), filepath.Join(dir, "b.safetensors")
+	m := fwd + "tiny_official.pth"
+	if code, _, stderr := runCmd(t, "forward", "-m", m, fwd+"scene.png", "--save-input", x, "-o", a); code != 0 {
+		t.Fatal(stderr)
+	}
+	if code, _, stderr := runCmd(t, "forward", "-m", m, "--input", x, "-o", b); code != 0 {
+		t.Fatal(stderr)
+	}
+	ba, _ := os.ReadFile(a)
+	bb, _ := os.ReadFile(b)
+	// The metadata is the same too: neither names its inputs.
+	if !bytes.Equal(ba, bb) {
+		t.Error("features of the saved input differ from those of the image")
+	}
+	jobs := filepath.Join(dir, "jobs.json")
+	os.WriteFile(jobs, []byte(`[{"image": "`+fwd+`scene.png", "resize": [224, 224], "name": "scene"}]`), 0o644)
+	if out, err := exec.Command(oracle.Python, filepath.Join(oracle.RepoRoot(t), "scripts", "forward_pil_ref.py"), jobs, dir).CombinedOutput(); err != nil {
+		t.Fatalf("forward_pil_ref.py: %v\n%s", err, out)
+	}
+	gs, got, err := preprocess.ReadNPY(x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ws, want, err := preprocess.ReadNPY(filepath.Join(dir, "scene_norm.npy"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(gs, ws) || !slices.Equal(got, want) {
+		t.Errorf("saved input %v differs from PIL's %v", gs, ws)
+	}
+	two := filepath.Join(dir, "two.npy")
+	if code, _, stderr := runCmd(t, "forward", "-m", m, fwd+"scene.png", fwd+"scene.png", "--save-input", two); code != 0 {
+		t.Fatal(stderr)
+	}
+	if s, _, err := preprocess.ReadNPY(two); err != nil || !slices.Equal(s, []int{2, 3, 224, 224}) {
+		t.Errorf("two images: shape %v, %v", s, err)
+	}
+	// Inputs of two sizes make no batch: an error, and no file.
+	mixed := filepath.Join(dir, "mixed.npy")
+	if code, _, stderr := runCmd(t, "forward", "-m", m, "--semantics", "glip", fwd+"scene.png", "--input", fwd+"x_37x53.npy", "--save-input", mixed); code != exitError || !strings.Contains(stderr, "one size") {
+		t.Errorf("mixed sizes: exit %d %s", code, stderr)
+	}
+	if _, err := os.Stat(mixed); err == nil {
+		t.Error("mixed sizes: a file was written")
 	}
 }

@@ -25,6 +25,8 @@ type Options struct {
 	// tensors of the same names (TensorName), with Tolerance.
 	Reference *ckpt.Checkpoint
 	Tolerance compare.Tolerance
+	// KeepInput keeps each result's model input (Result.X).
+	KeepInput bool
 }
 
 // Result is one input's outcome.
@@ -34,6 +36,8 @@ type Result struct {
 	// Size the H, W the model saw.
 	Source []int
 	Size   []int
+	// X is the tensor the model was fed (with Options.KeepInput).
+	X swin.Input
 	// Features are the output stages, in OutIndices order.
 	Features []swin.Feature
 	// Stages summarise Features; Compare holds their comparisons with the
@@ -65,6 +69,9 @@ func Run(ctx context.Context, m *swin.Model, inputs []Input, opts Options, each 
 		for i, in := range ins {
 			x, src, err := load(in, opts.Preprocess, m.Arch.InChans)
 			res[i] = outcome{loadErr: err, h: x.H, w: x.W, src: src}
+			if opts.KeepInput {
+				res[i].x = x
+			}
 			xs[i] = x
 		}
 		// Consecutive single images of one size run as one batch.
@@ -104,7 +111,7 @@ func Run(ctx context.Context, m *swin.Model, inputs []Input, opts Options, each 
 		if o.err != nil {
 			return &InputError{Path: in.Path, Err: o.err}
 		}
-		r := &Result{Input: in, Source: o.src, Size: []int{o.h, o.w}, Features: o.feats}
+		r := &Result{Input: in, Source: o.src, Size: []int{o.h, o.w}, X: o.x, Features: o.feats}
 		for _, f := range o.feats {
 			name := TensorName(in, f.Stage, len(inputs))
 			r.Stages = append(r.Stages, Summarize(name, f))
@@ -147,6 +154,7 @@ type outcome struct {
 	loadErr error
 	h, w    int
 	src     []int
+	x       swin.Input
 	feats   []swin.Feature
 	err     error
 }
