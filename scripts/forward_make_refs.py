@@ -21,7 +21,7 @@ depths 2,2,4,2, heads 2,4,8,16), random non-trivial weights:
 
 Before writing, it cross-checks scripts/swin_ref.py against torchvision with
 these very weights on the sizes where torchvision's shift rule agrees
-(facts section 5). Deterministic: same script, same bytes.
+(docs/glip.md section 7). Deterministic: same script, same bytes.
 """
 
 import argparse

@@ -21,7 +21,7 @@ on PyTorch, as a whole process or timed in process.
         a time (a batch of 32 as 4 passes of 8, say).
 
 --impl torchvision (default) runs torchvision's SwinTransformer (its shift
-rule equals mmpretrain's on square maps, facts section 5) loaded with the
+rule equals mmpretrain's on square maps, docs/glip.md section 7) loaded with the
 same weights, plus the per-stage norms; --impl ref runs scripts/swin_ref.py
 in float32. Needs Debian's python3-torch (and libopenblas0-pthread for a
 fair matmul).

@@ -2,7 +2,7 @@
 
 Re-implements the remap that mmpretrain's
 tools/model_converters/glip_to_mmpretrain.py (convert_glip) applies, as described in
-../shared/docs/glip-facts.md section 2:
+docs/glip.md section 3:
 
 1. keep a key only if it contains "backbone" and contains neither
    "language_backbone" nor "fpn";

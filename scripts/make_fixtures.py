@@ -10,7 +10,7 @@ intra-op thread, and the legacy (non-zip) file's storage keys canonicalised (see
 save_legacy_canonical). scripts/check_fixtures.sh regenerates into a temp dir and compares.
 
 The model is a tiny Swin in the official GLIP layout (see SMALL below and
-../shared/docs/glip-facts.md section 2); the mmpretrain fixture is made from it with
+docs/glip.md section 2); the mmpretrain fixture is made from it with
 scripts/glip_remap.py.
 
 Expectation JSON (one per fixture):

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """PyTorch reference of the GLIP Swin backbone forward pass, in both semantics.
 
-Written from ../shared/docs/glip-facts.md (sections 1-3), not from any
+Written from the facts in docs/glip.md (sections 1-4), not from any
 implementation: the weights are an mmpretrain-named state dict (plain
 tensors), the computation is functional torch, in float64 by default.
 
@@ -17,8 +17,8 @@ Swin (torchvision.models.swin_transformer) loaded with the same weights:
     /usr/bin/python3 scripts/swin_ref.py run --weights W.pth --input x.npy \
         [--semantics glip] [--out-indices 1,2,3] --out feats.safetensors
 
-torchvision differs from the facts in ways the cross-check respects (facts
-section 5): its patch merging concatenates the 2x2 neighbours in GLIP's
+torchvision differs from the facts in ways the cross-check respects
+(docs/glip.md section 7): its patch merging concatenates the 2x2 neighbours in GLIP's
 order (so it gets official-order weights, and this reference the converted
 ones); it has no per-stage norms (the pre-norm stage outputs are compared);
 it skips the shift per axis when the window covers the padded axis, which
@@ -58,7 +58,7 @@ class SmallMapError(ValueError):
 
 
 # ---------------------------------------------------------------------------
-# Architecture from shapes (facts section 2, mmpretrain names).
+# Architecture from shapes (docs/glip.md section 2, mmpretrain names).
 
 def arch_of(sd):
     """embed, depths, heads, window, patch, in_chans of an mmpretrain state dict."""
@@ -225,7 +225,7 @@ def forward(sd, x, semantics="mmpretrain", out_indices=(1, 2, 3)):
 
 
 # ---------------------------------------------------------------------------
-# The remap of facts section 2: scripts/glip_remap.py, and its inverse.
+# The remap of docs/glip.md section 3: scripts/glip_remap.py, and its inverse.
 
 def merge_reorder_inverse(t):
     """nn.Unfold channel-major order -> GLIP concat order (inverse of glip_remap's reorder)."""
@@ -296,7 +296,7 @@ def official_to_torchvision(sd, tv_state):
 
 
 # ---------------------------------------------------------------------------
-# Random official GLIP weights (facts section 2 names), non-trivial.
+# Random official GLIP weights (docs/glip.md section 2 names), non-trivial.
 
 def random_official(embed, depths, heads, window, seed, mlp_ratio=4, patch=4, dtype=torch.float32, junk=True):
     g = torch.Generator().manual_seed(seed)
