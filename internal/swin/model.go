@@ -13,7 +13,7 @@ import (
 )
 
 // Semantics selects which of the two reference backbones the forward pass
-// reproduces (glip-facts section 3). They differ only in when a block with
+// reproduces (docs/glip.md, section 4). They differ only in when a block with
 // an odd index shifts its windows.
 type Semantics string
 
