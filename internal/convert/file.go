@@ -3,8 +3,6 @@ package convert
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/glipctl/glipctl/internal/atomicfile"
 	"github.com/glipctl/glipctl/internal/ckpt"
 	"github.com/glipctl/glipctl/internal/ckpt/formats"
 	"github.com/glipctl/glipctl/internal/digest"
@@ -52,11 +51,12 @@ func ReportPaths(dst, base string) (jsonPath, mdPath string) {
 }
 
 // ConvertFile converts the checkpoint at src into dst and writes the
-// reports beside it (see FileOptions.ReportBase). Every file is written to
-// a temporary file in its target directory and renamed into place at the
-// end; on any error nothing is left at dst or the report paths, nor any
-// temporary file. The source's SHA-256 is computed while converting, unless
-// opts.Digests has it.
+// reports beside it (see FileOptions.ReportBase). The output and the two
+// reports are written with atomicfile and committed together: on any
+// error (or when ctx is cancelled) none of them is placed, the files that
+// were at dst and the report paths before are left as they were, and no
+// temporary file remains. The source's SHA-256 is computed while
+// converting, unless opts.Digests has it.
 func ConvertFile(ctx context.Context, src, dst string, opts FileOptions) (rep *Report, err error) {
 	if ctx == nil {
 		ctx = context.Background()
@@ -72,17 +72,28 @@ func ConvertFile(ctx context.Context, src, dst string, opts FileOptions) (rep *R
 		return nil, err
 	}
 	jsonPath, mdPath := ReportPaths(dst, opts.ReportBase)
-	targets := []string{dst, jsonPath, mdPath}
-	if !opts.Force {
-		for _, t := range targets {
-			if _, err := os.Lstat(t); err == nil {
-				return nil, fmt.Errorf("%s already exists (use --force to replace it)", t)
-			}
-		}
-	}
 	if a, b := filepath.Clean(jsonPath), filepath.Clean(mdPath); a == filepath.Clean(dst) || b == filepath.Clean(dst) {
 		return nil, fmt.Errorf("%s: the report would overwrite the output", dst)
 	}
+
+	// The three files are created first: a target that cannot be written
+	// (exists without --force, a directory, no such directory) fails
+	// before any work.
+	fopts := atomicfile.Options{Replace: opts.Force, NoSync: opts.NoSync}
+	var files []*atomicfile.File
+	defer func() {
+		for _, f := range files {
+			f.Abort()
+		}
+	}()
+	for _, p := range []string{dst, jsonPath, mdPath} {
+		f, err := atomicfile.Create(ctx, p, fopts)
+		if err != nil {
+			return nil, targetError(err)
+		}
+		files = append(files, f)
+	}
+	out, jsonFile, mdFile := files[0], files[1], files[2]
 
 	si, err := os.Stat(src)
 	if err != nil {
@@ -128,55 +139,32 @@ func ConvertFile(ctx context.Context, src, dst string, opts FileOptions) (rep *R
 	}
 	defer c.Close()
 
-	var temps []string
-	defer func() {
-		if err != nil {
-			for _, t := range temps {
-				os.Remove(t)
-			}
-		}
-	}()
-	tmp, f, err := createTemp(dst)
-	if err != nil {
-		return nil, fmt.Errorf("%s: cannot write: %w", dst, unwrapPath(err))
-	}
-	temps = append(temps, tmp)
-	// The output is synced (before its rename) while the rest goes on: the
-	// source's hash (which a .pth's conversion does not wait for), the
-	// reports and their own syncs.
+	// The output is synced while the rest goes on: the source's hash
+	// (which a .pth's conversion does not wait for), the reports and their
+	// own syncs. The sync must be over before the files are committed or
+	// discarded (the deferred Aborts run after this).
 	syncDone := make(chan error, 1)
-	syncing, closed := false, false
-	closeOut := func() error {
-		if closed {
+	syncing := false
+	waitSync := func() error {
+		if !syncing {
 			return nil
 		}
-		closed = true
-		var err error
-		if syncing {
-			err = <-syncDone
-		}
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-		return err
+		syncing = false
+		return <-syncDone
 	}
-	defer closeOut()
-	var out io.Writer = f
+	defer waitSync()
+	var w io.Writer = out
 	onWritten := func() {}
 	if !opts.NoSync {
-		out = newWriteback(f)
+		w = newWriteback(out)
 		onWritten = func() {
 			syncing = true
-			go func() { syncDone <- f.Sync() }()
+			go func() { syncDone <- out.Sync() }()
 		}
 	}
-	rep, err = convert(ctx, c, source, out, opts.Options, onWritten)
+	rep, err = convert(ctx, c, source, w, opts.Options, onWritten)
 	if err != nil {
-		var we *WriteError
-		if errors.As(err, &we) {
-			err = fmt.Errorf("%s: %w", dst, err)
-		}
-		return nil, err
+		return nil, targetError(err)
 	}
 	if err = rep.setSourceSHA256(source); err != nil {
 		return nil, srcError(ctx, source, err)
@@ -190,117 +178,47 @@ func ConvertFile(ctx context.Context, src, dst string, opts FileOptions) (rep *R
 	if err = rep.WriteMarkdown(&md); err != nil {
 		return nil, err
 	}
-	reports := map[string][]byte{jsonPath: js.Bytes(), mdPath: md.Bytes()}
-	tmpOf := map[string]string{dst: tmp}
-	for _, p := range []string{jsonPath, mdPath} {
-		t, err := writeTemp(p, reports[p], !opts.NoSync)
-		if err != nil {
-			return nil, fmt.Errorf("%s: cannot write: %w", p, unwrapPath(err))
+	for _, r := range []struct {
+		f    *atomicfile.File
+		data []byte
+	}{{jsonFile, js.Bytes()}, {mdFile, md.Bytes()}} {
+		if _, err = r.f.Write(r.data); err != nil {
+			return nil, targetError(err)
 		}
-		temps = append(temps, t)
-		tmpOf[p] = t
-	}
-	if err = closeOut(); err != nil {
-		return nil, fmt.Errorf("%s: writing: %w", dst, unwrapPath(err))
-	}
-	var placed []string
-	for _, p := range targets {
-		if err = place(tmpOf[p], p, opts.Force); err != nil {
-			for _, q := range placed {
-				os.Remove(q)
+		if !opts.NoSync {
+			if err = r.f.Sync(); err != nil {
+				return nil, err
 			}
-			return nil, err
 		}
-		placed = append(placed, p)
+	}
+	if err = waitSync(); err != nil {
+		return nil, err
+	}
+	if err = atomicfile.Commit(files...); err != nil {
+		return nil, targetError(err)
 	}
 	return rep, nil
 }
 
-// unwrapPath drops the *PathError wrapper (whose path is a temp name).
+// targetError is err, an error of writing one of ConvertFile's files, as
+// the one line the user reads: the file's own error (it names the file),
+// or for an existing file the hint to --force.
+func targetError(err error) error {
+	var ae *atomicfile.Error
+	if !errors.As(err, &ae) {
+		return err
+	}
+	if errors.Is(ae, atomicfile.ErrExist) {
+		return fmt.Errorf("%s already exists (use --force to replace it)", ae.Path)
+	}
+	return ae
+}
+
+// unwrapPath drops the *PathError wrapper (whose path may be a temp name).
 func unwrapPath(err error) error {
 	var pe *fs.PathError
 	if errors.As(err, &pe) {
 		return pe.Err
-	}
-	return err
-}
-
-func tempName(target string) (string, error) {
-	var b [6]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return "", err
-	}
-	return filepath.Join(filepath.Dir(target), "."+filepath.Base(target)+".tmp-"+hex.EncodeToString(b[:])), nil
-}
-
-// createTemp creates a new temporary file beside target, with the mode a
-// new file gets (0666 less the umask).
-func createTemp(target string) (string, *os.File, error) {
-	for i := 0; ; i++ {
-		name, err := tempName(target)
-		if err != nil {
-			return "", nil, err
-		}
-		f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o666)
-		if errors.Is(err, fs.ErrExist) && i < 10 {
-			continue
-		}
-		return name, f, err
-	}
-}
-
-// writeTemp writes data to a new temporary file beside target (synced to
-// the disk when sync is set) and returns its name.
-func writeTemp(target string, data []byte, sync bool) (string, error) {
-	name, f, err := createTemp(target)
-	if err != nil {
-		return "", err
-	}
-	_, err = f.Write(data)
-	if err == nil && sync {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		os.Remove(name)
-		return "", err
-	}
-	return name, nil
-}
-
-// place moves tmp to target: replacing it when force, else only if target
-// does not exist (a hard link fails if it does; where links are not
-// supported, a check and a rename).
-func place(tmp, target string, force bool) error {
-	if force {
-		if err := os.Rename(tmp, target); err != nil {
-			return fmt.Errorf("%s: cannot replace: %w", target, unwrapLink(err))
-		}
-		return nil
-	}
-	err := os.Link(tmp, target)
-	switch {
-	case err == nil:
-		os.Remove(tmp)
-		return nil
-	case errors.Is(err, fs.ErrExist):
-		return fmt.Errorf("%s already exists (use --force to replace it)", target)
-	}
-	if _, serr := os.Lstat(target); serr == nil {
-		return fmt.Errorf("%s already exists (use --force to replace it)", target)
-	}
-	if err := os.Rename(tmp, target); err != nil {
-		return fmt.Errorf("%s: cannot create: %w", target, unwrapLink(err))
-	}
-	return nil
-}
-
-func unwrapLink(err error) error {
-	var le *os.LinkError
-	if errors.As(err, &le) {
-		return le.Err
 	}
 	return err
 }

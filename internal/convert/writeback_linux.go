@@ -4,9 +4,10 @@ package convert
 
 import (
 	"io"
-	"os"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/glipctl/glipctl/internal/atomicfile"
 )
 
 // writebackEvery is how many bytes are written between two requests to
@@ -19,17 +20,17 @@ const writebackEvery = 16 << 20
 // fsync before the rename has little left to do. The requests are hints:
 // their errors are ignored (the fsync reports any).
 type writeback struct {
-	f            *os.File
+	f            *atomicfile.File
 	off, started int64
 }
 
-func newWriteback(f *os.File) io.Writer { return &writeback{f: f} }
+func newWriteback(f *atomicfile.File) io.Writer { return &writeback{f: f} }
 
 func (w *writeback) Write(p []byte) (int, error) {
 	n, err := w.f.Write(p)
 	w.off += int64(n)
 	if w.off-w.started >= writebackEvery {
-		if rc, cerr := w.f.SyscallConn(); cerr == nil {
+		if rc, cerr := w.f.OS().SyscallConn(); cerr == nil {
 			rc.Control(func(fd uintptr) {
 				unix.SyncFileRange(int(fd), w.started, w.off-w.started, unix.SYNC_FILE_RANGE_WRITE)
 			})

@@ -4,8 +4,9 @@ package convert
 
 import (
 	"io"
-	"os"
+
+	"github.com/glipctl/glipctl/internal/atomicfile"
 )
 
 // newWriteback returns f: early writeback (sync_file_range) is Linux's.
-func newWriteback(f *os.File) io.Writer { return f }
+func newWriteback(f *atomicfile.File) io.Writer { return f }

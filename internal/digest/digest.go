@@ -5,10 +5,11 @@
 //
 // A Cache's zero value hashes every time and caches nothing. With a Dir,
 // each entry is a small file in it named after the file's device and
-// inode. Entries are written atomically (a temporary file and a rename);
-// an entry that cannot be read or parsed, or that describes another file,
-// is ignored and the file hashed again; failing to write an entry is not
-// an error, since the cache is only an optimisation. On systems without a
+// inode, mode 0644 less the umask, written with atomicfile (whole or not
+// at all; not synced). An entry that cannot be read or parsed, or that
+// describes another file, is ignored and the file hashed again; failing
+// to write an entry is not an error, since the cache is only an
+// optimisation. On systems without a
 // Unix stat nothing is cached.
 //
 // Racy files: a write that lands in the same timestamp tick as the stat an
@@ -31,6 +32,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/glipctl/glipctl/internal/atomicfile"
 )
 
 // RacyWindow is how much older than the start of hashing a file's
@@ -214,8 +217,9 @@ func (c Cache) load(s stat) (string, bool) {
 	return e.SHA256, true
 }
 
-// store writes the entry of the file whose stat is s: to a temporary file
-// in the cache directory, renamed over the entry.
+// store writes the entry of the file whose stat is s, replacing any
+// (atomicfile: whole or not at all). It is not synced: an entry lost or
+// emptied by a crash is ignored like any damaged entry.
 func (c Cache) store(s stat, sum string) error {
 	data, err := json.Marshal(entry{Version: entryVersion, Dev: s.Dev, Ino: s.Ino, Size: s.Size, MTimeNS: s.MTime, CTimeNS: s.CTime, SHA256: sum})
 	if err != nil {
@@ -224,21 +228,7 @@ func (c Cache) store(s stat, sum string) error {
 	if err := os.MkdirAll(c.Dir, 0o755); err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(c.Dir, ".entry-*.tmp")
-	if err != nil {
-		return err
-	}
-	_, err = tmp.Write(append(data, '\n'))
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), c.entryPath(s))
-	}
-	if err != nil {
-		os.Remove(tmp.Name())
-	}
-	return err
+	return atomicfile.WriteFile(context.Background(), c.entryPath(s), append(data, '\n'), atomicfile.Options{Replace: true, NoSync: true})
 }
 
 func validSum(s string) bool {
