@@ -82,10 +82,13 @@ recomputed while the file is unchanged; 'glipctl download' records the files
 it verifies. The JSON report's source.sha256_source says "computed" or
 "cache"; --rehash always reads SRC (and refreshes the entry).
 
-The output is written to a temporary file beside DST, synced to the disk
-and renamed; an existing DST (or report) is an error unless --force. On any
-error nothing is left behind. The same input and flags give byte-identical
-files. --no-sync skips the sync (about 0.15 s for a 110 MB output on a
+DST and its reports are written to temporary files beside them (on Linux
+unnamed ones, so that even a killed glipctl leaves nothing), synced to the
+disk and renamed into place together: on any error or interruption none of
+them is placed, the files that were there stay as they were, and nothing is
+left behind. An existing DST or report is an error unless --force; a
+directory in its place always is. The same input and flags give
+byte-identical files. --no-sync skips the sync (about 0.15 s for a 110 MB output on a
 typical cloud disk): an error or an interruption still leaves nothing, but
 after a power loss or a kernel crash DST may exist and be empty, and write
 errors that a file system reports only on sync go unnoticed; for scratch

@@ -5,15 +5,20 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/glipctl/glipctl/internal/oracle"
 )
+
+// testBinDir holds the glipctl binary built for the tests that run it.
+var testBinDir string
 
 // TestMain keeps the tests (and the glipctl they run) away from the user's
 // cache: convert records source hashes in <cache>/digests.
@@ -23,9 +28,33 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	os.Setenv("GLIPCTL_CACHE", dir)
+	if testBinDir, err = os.MkdirTemp("", "glipctl-test-bin"); err != nil {
+		panic(err)
+	}
 	code := m.Run()
 	os.RemoveAll(dir)
+	os.RemoveAll(testBinDir)
 	os.Exit(code)
+}
+
+// glipctlBinary builds glipctl once for the tests that run it as a child
+// process.
+var glipctlBinary = sync.OnceValues(func() (string, error) {
+	bin := filepath.Join(testBinDir, "glipctl")
+	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("go build: %v\n%s", err, out)
+	}
+	return bin, nil
+})
+
+func buildGlipctl(t *testing.T) string {
+	t.Helper()
+	bin, err := glipctlBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bin
 }
 
 // TestConvertCheckScript builds glipctl and runs scripts/check_convert.py,
@@ -38,11 +67,7 @@ func TestConvertCheckScript(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short")
 	}
-	bin := filepath.Join(t.TempDir(), "glipctl")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildGlipctl(t)
 	cmd := exec.Command(oracle.Python, filepath.Join("..", "..", "scripts", "check_convert.py"), bin, filepath.Join("..", "..", "testdata"))
 	out, err := cmd.CombinedOutput()
 	if err != nil {
