@@ -88,10 +88,11 @@
 //     is kept.
 //  4. After the last file is placed the backups are removed.
 //
-// A process killed during a group commit (between steps 2 and 4) may
-// leave backups; on Linux, a commit with Replace gives the unnamed file
-// its temporary name just before the rename, so a kill in that instant
-// leaves that name. Nothing else is ever left.
+// A process killed during a commit (between steps 1 and 4, which take
+// no longer than a few system calls per file) may leave backups and, for
+// a file with Replace, its hidden temporary name: on Linux an unnamed file
+// is given that name in step 1, for the rename. Nothing else is ever
+// left.
 //
 // A File is used by one goroutine at a time, except that File.Sync may run
 // on another goroutine while the caller does not write to, commit or
