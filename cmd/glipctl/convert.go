@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"strings"
@@ -246,7 +247,7 @@ func convertRun(opts *convertOptions) error {
 	}
 	if !opts.Quiet {
 		for _, w := range rep.Warnings {
-			fmt.Fprintf(opts.IO.ErrOut, "glipctl: warning: %s: %s\n", src, w)
+			opts.IO.warn(src, w)
 		}
 	}
 	jsonPath, mdPath := convert.ReportPaths(opts.Dst, opts.Report)
@@ -256,6 +257,12 @@ func convertRun(opts *convertOptions) error {
 		summary += fmt.Sprintf("; max rel RMS error %g", float64(e.MaxRelRMS))
 	}
 	fmt.Fprintln(opts.IO.Out, summary)
+	if opts.IO.Actions != nil {
+		var md bytes.Buffer
+		if err := rep.WriteMarkdown(&md); err == nil {
+			opts.IO.summarize(md.Bytes())
+		}
+	}
 	return nil
 }
 

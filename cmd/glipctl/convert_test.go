@@ -5,58 +5,18 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/glipctl/glipctl/internal/oracle"
 )
 
-// testBinDir holds the glipctl binary built for the tests that run it.
-var testBinDir string
-
 // TestMain keeps the tests (and the glipctl they run) away from the user's
 // cache: convert records source hashes in <cache>/digests.
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "glipctl-test-cache")
-	if err != nil {
-		panic(err)
-	}
-	os.Setenv("GLIPCTL_CACHE", dir)
-	if testBinDir, err = os.MkdirTemp("", "glipctl-test-bin"); err != nil {
-		panic(err)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.RemoveAll(testBinDir)
-	os.Exit(code)
-}
-
-// glipctlBinary builds glipctl once for the tests that run it as a child
-// process.
-var glipctlBinary = sync.OnceValues(func() (string, error) {
-	bin := filepath.Join(testBinDir, "glipctl")
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
-	if err != nil {
-		return "", fmt.Errorf("go build: %v\n%s", err, out)
-	}
-	return bin, nil
-})
-
-func buildGlipctl(t *testing.T) string {
-	t.Helper()
-	bin, err := glipctlBinary()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return bin
-}
-
 // TestConvertCheckScript builds glipctl and runs scripts/check_convert.py,
 // which compares its outputs with torch (mmpretrain's remap rules applied
 // with torch, torch.save, .half(), .bfloat16()) and with npm's

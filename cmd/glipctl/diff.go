@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -172,6 +173,18 @@ func diffRun(ctx context.Context, opts *diffOptions) error {
 		}
 	}
 	rep.Same = rep.Differ == 0 && len(rep.OnlyInA) == 0 && len(rep.OnlyInB) == 0
+	if opts.IO.Actions != nil {
+		var notes []string
+		for _, n := range rep.OnlyInA {
+			notes = append(notes, "only in A: "+n)
+		}
+		for _, n := range rep.OnlyInB {
+			notes = append(notes, "only in B: "+n)
+		}
+		var md bytes.Buffer
+		compare.WriteMarkdown(&md, fmt.Sprintf("glipctl diff %s %s", opts.A, opts.B), rep.Same, compare.Tolerance{Atol: opts.Atol, Rtol: opts.Rtol}, rep.Tensors, notes)
+		opts.IO.summarize(md.Bytes())
+	}
 	if opts.Format == "json" {
 		b, err := json.Marshal(rep)
 		if err != nil {
@@ -202,7 +215,7 @@ func diffRun(ctx context.Context, opts *diffOptions) error {
 			rep.Compared, rep.Differ, len(rep.OnlyInA), len(rep.OnlyInB), opts.Atol, opts.Rtol, verdict)
 	}
 	if !rep.Same {
-		return checkFailed(fmt.Errorf("%s and %s differ: %d of %d tensors beyond tolerance, %d only in %s, %d only in %s",
+		return checkFailedOn(opts.A, fmt.Errorf("%s and %s differ: %d of %d tensors beyond tolerance, %d only in %s, %d only in %s",
 			opts.A, opts.B, rep.Differ, rep.Compared, len(rep.OnlyInA), opts.A, len(rep.OnlyInB), opts.B))
 	}
 	return nil

@@ -1,11 +1,14 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
+	"os"
 	"runtime"
 	"slices"
 	"strconv"
@@ -14,6 +17,7 @@ import (
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 
+	"github.com/glipctl/glipctl/internal/atomicfile"
 	"github.com/glipctl/glipctl/internal/ckpt"
 	"github.com/glipctl/glipctl/internal/ckpt/formats"
 	"github.com/glipctl/glipctl/internal/compare"
@@ -40,7 +44,12 @@ type forwardOptions struct {
 	Atol, Rtol float64
 	Threads    int
 	SaveInput  string
+	FilesFrom  string // dataset mode: the input list ("-": stdin)
+	OutDir     string
+	Shard      string
 	Zoo        zoo.ResolveOptions
+	// Getenv reads the environment (the shard index); nil is os.Getenv.
+	Getenv func(string) string
 	// Resolve overrides zoo.Resolve (tests).
 	Resolve func(ctx context.Context, nameOrPath string) (string, error)
 
@@ -79,6 +88,19 @@ square (224 for Swin-T, 384 for Swin-L; --size N for N x N, --short-edge N to
 keep the aspect, --no-resize to keep the size), then normalised per channel
 with the model's mean and std in BGR order. Several inputs run in turn:
 image arguments first, then --input files, each in the order given.
+
+Datasets: --files-from LIST (one path per line, "-" for stdin; blank lines
+and "#" comments skipped) with --out-dir DIR writes one features file per
+input (DIR/{base name}.safetensors, tensors stage{K}; "-" and 8 hex digits
+of the path's SHA-256 are added when two inputs share a base name) and
+DIR/manifest-I-of-N.jsonl, one JSON line per input in list order (input
+path and sha256, output file, each stage's shape and statistics).
+--shard I/N processes the I-th (0-based) of N contiguous, disjoint slices
+of the list; --shard /N takes I from $JOB_COMPLETION_INDEX (Kubernetes
+Indexed Jobs) or $SLURM_ARRAY_TASK_ID. Shards may share DIR. A rerun keeps
+every output that is complete and was made from the same input bytes with
+the same model, semantics, preprocessing and stages, and redoes the rest,
+so a killed job resumes and writes the same files.
 
 Output: a summary per input and stage on stdout (shape, mean, std
 (unbiased), min, max; --format json for one JSON object). -o FILE writes the
@@ -139,6 +161,9 @@ func newForwardCmd(io *IOStreams, runF func(*forwardOptions) error) *cobra.Comma
 	f.StringVar(&opts.Compare, "compare", "", "compare the features with this reference `file`; exit 3 when out of tolerance")
 	f.Float64Var(&opts.Atol, "atol", compare.DefaultAtol, "absolute tolerance of --compare")
 	f.Float64Var(&opts.Rtol, "rtol", compare.DefaultRtol, "relative tolerance of --compare")
+	f.StringVar(&opts.FilesFrom, "files-from", "", "dataset mode: read the inputs from this `list` (one path per line, - for stdin)")
+	f.StringVar(&opts.OutDir, "out-dir", "", "dataset mode: write one features file per input and the manifest into this `dir`")
+	f.StringVar(&opts.Shard, "shard", "", "dataset mode: process slice `I/N` of the list (0-based; /N reads I from $JOB_COMPLETION_INDEX or $SLURM_ARRAY_TASK_ID)")
 	f.StringVar(&opts.SaveInput, "save-input", "", "write the float32 (B,3,H,W) tensor fed to the model to this `file.npy`")
 	f.IntVar(&opts.Threads, "threads", 0, "goroutines for the matrix products (default: all cores)")
 	opts.Zoo.AddFlags(f)
@@ -146,12 +171,23 @@ func newForwardCmd(io *IOStreams, runF func(*forwardOptions) error) *cobra.Comma
 }
 
 func (o *forwardOptions) validate(resizeFlags int) error {
+	if o.FilesFrom != "" || o.OutDir != "" || o.Shard != "" {
+		switch {
+		case o.FilesFrom == "" || o.OutDir == "":
+			return usageError("--files-from and --out-dir go together")
+		case len(o.Images) > 0 || len(o.NPY) > 0:
+			return usageError("--files-from takes the inputs from its list, not from arguments or --input")
+		case o.Output != "" || o.Compare != "" || o.SaveInput != "":
+			return usageError("-o, --compare and --save-input do not apply to --files-from (outputs go to --out-dir)")
+		}
+	}
 	switch {
+	case o.FilesFrom != "":
 	case len(o.Images) == 0 && len(o.NPY) == 0:
 		return usageError("forward needs an IMAGE argument or --input FILE.npy")
 	case resizeFlags > 1:
 		return usageError("--size, --short-edge and --no-resize exclude each other")
-	case resizeFlags > 0 && len(o.Images) == 0:
+	case resizeFlags > 0 && len(o.Images) == 0 && o.FilesFrom == "":
 		return usageError("--size, --short-edge and --no-resize apply to image inputs, and there are none")
 	case o.Size < 0 || o.ShortEdge < 0 || (o.Size == 0 && o.ShortEdge == 0 && resizeFlags > 0 && !o.NoResize):
 		return usageError("--size and --short-edge take a positive number of pixels")
@@ -268,7 +304,7 @@ func forwardRun(ctx context.Context, opts *forwardOptions) error {
 		pre.Resize = preprocess.ResizeNone
 	case opts.ShortEdge > 0:
 		pre.Resize, pre.Size = preprocess.ResizeShortEdge, opts.ShortEdge
-	case pre.Size == 0 && len(opts.Images) > 0:
+	case pre.Size == 0 && (len(opts.Images) > 0 || opts.FilesFrom != ""):
 		var ok bool
 		if pre.Size, ok = forward.DefaultImgSize(model.Arch); !ok {
 			return usageError("%s: no default input size for window %d; pass --size, --short-edge or --no-resize", opts.Model, model.Arch.Window)
@@ -285,6 +321,9 @@ func forwardRun(ctx context.Context, opts *forwardOptions) error {
 		fo.Reference = ref
 	}
 
+	if opts.FilesFrom != "" {
+		return forwardDataset(ctx, opts, path, model, fo)
+	}
 	inputs := forward.Inputs(opts.Images, opts.NPY)
 	rep := forwardReport{Model: opts.Model, Arch: model.Arch, Semantics: string(sem), OutIndices: outs, Output: opts.Output}
 	var bar *progressbar.ProgressBar
@@ -344,6 +383,19 @@ func forwardRun(ctx context.Context, opts *forwardOptions) error {
 			}
 		}
 		rep.Compare = ch
+		if opts.IO.Actions != nil {
+			var all []compare.Result
+			for _, is := range rep.Inputs {
+				all = append(all, is.Compare...)
+			}
+			var notes []string
+			for _, n := range ch.Extra {
+				notes = append(notes, "not produced here (in the reference only): "+n)
+			}
+			var md bytes.Buffer
+			compare.WriteMarkdown(&md, fmt.Sprintf("glipctl forward %s --compare %s", opts.Model, opts.Compare), compareOK, fo.Tolerance, all, notes)
+			opts.IO.summarize(md.Bytes())
+		}
 		if opts.Format == "text" {
 			verdict := "ok"
 			if !compareOK {
@@ -355,14 +407,23 @@ func forwardRun(ctx context.Context, opts *forwardOptions) error {
 			}
 		}
 	}
+	// The features file and the saved input commit together.
+	var files []*atomicfile.File
+	defer func() {
+		for _, f := range files {
+			f.Abort()
+		}
+	}()
 	if opts.SaveInput != "" {
 		x, err := forward.Batch(fed)
 		if err != nil {
 			return fmt.Errorf("--save-input %s: %w", opts.SaveInput, err)
 		}
-		if err := forward.WriteInput(opts.SaveInput, x); err != nil {
+		f, err := forward.WriteInput(ctx, opts.SaveInput, x)
+		if err != nil {
 			return err
 		}
+		files = append(files, f)
 	}
 	if opts.Output != "" {
 		meta := map[string]string{
@@ -371,7 +432,14 @@ func forwardRun(ctx context.Context, opts *forwardOptions) error {
 			"glipctl.arch":      model.Arch.String(),
 			"glipctl.semantics": string(sem),
 		}
-		if err := forward.WriteFeatures(opts.Output, tensors, meta); err != nil {
+		f, err := forward.WriteFeatures(ctx, opts.Output, tensors, meta)
+		if err != nil {
+			return err
+		}
+		files = append(files, f)
+	}
+	if len(files) > 0 {
+		if err := atomicfile.Commit(files...); err != nil {
 			return err
 		}
 	}
@@ -391,7 +459,7 @@ func forwardRun(ctx context.Context, opts *forwardOptions) error {
 				}
 			}
 		}
-		return checkFailed(fmt.Errorf("features differ from %s beyond tolerance (atol %g, rtol %g): %s", opts.Compare, opts.Atol, opts.Rtol, strings.Join(bad, ", ")))
+		return checkFailedOn(opts.Compare, fmt.Errorf("features differ from %s beyond tolerance (atol %g, rtol %g): %s", opts.Compare, opts.Atol, opts.Rtol, strings.Join(bad, ", ")))
 	}
 	return nil
 }
@@ -428,4 +496,102 @@ func printInputText(io *IOStreams, is inputSummary) {
 	for _, c := range is.Compare {
 		fmt.Fprintf(io.Out, "  %s\n", c.Text(strings.TrimPrefix(c.Name, is.Label+"/")))
 	}
+}
+
+// forwardDataset is forward --files-from: the shard's inputs to one
+// features file each in --out-dir, and the shard's manifest.
+func forwardDataset(ctx context.Context, opts *forwardOptions, modelPath string, model *swin.Model, fo forward.Options) error {
+	getenv := opts.Getenv
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	shard := forward.Shard{Index: 0, Count: 1}
+	if opts.Shard != "" {
+		var err error
+		if shard, err = forward.ParseShard(opts.Shard, getenv); err != nil {
+			return usageError("--shard: %v", err)
+		}
+	}
+	var list io.Reader = opts.IO.In
+	if opts.FilesFrom != "-" {
+		f, err := os.Open(opts.FilesFrom)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		list = f
+	}
+	paths, err := forward.ReadList(list)
+	if err != nil {
+		return fmt.Errorf("%s: %w", opts.FilesFrom, err)
+	}
+	if len(paths) == 0 {
+		return fmt.Errorf("%s: the input list is empty", opts.FilesFrom)
+	}
+	if err := os.MkdirAll(opts.OutDir, 0o755); err != nil {
+		return err
+	}
+	sum, err := opts.Zoo.Digests().File(ctx, modelPath)
+	if err != nil {
+		return err
+	}
+	fp := map[string]string{
+		"glipctl.command":       "forward",
+		"glipctl.model":         opts.Model,
+		"glipctl.model_sha256":  sum.SHA256,
+		"glipctl.arch":          model.Arch.String(),
+		"glipctl.semantics":     string(fo.Semantics),
+		"glipctl.out_indices":   fmt.Sprint(fo.OutIndices),
+		"glipctl.preprocessing": fmt.Sprintf("resize=%s size=%d mean=%v std=%v", resizeName(fo.Preprocess.Resize), fo.Preprocess.Size, fo.Preprocess.Mean, fo.Preprocess.Std),
+	}
+	lo, hi := shard.Range(len(paths))
+	var bar *progressbar.ProgressBar
+	if opts.IO.ErrTTY && hi > lo {
+		bar = progressbar.NewOptions(hi-lo,
+			progressbar.OptionSetWriter(opts.IO.ErrOut),
+			progressbar.OptionSetDescription(fmt.Sprintf("forward shard %d/%d", shard.Index, shard.Count)),
+			progressbar.OptionShowCount(),
+			progressbar.OptionShowIts(),
+			progressbar.OptionSetItsString("img"),
+			progressbar.OptionSetPredictTime(true),
+			progressbar.OptionClearOnFinish())
+	}
+	res, err := forward.RunDataset(ctx, model, forward.DatasetOptions{
+		Options: fo, Paths: paths, Shard: shard, OutDir: opts.OutDir, Fingerprint: fp,
+		Progress: func(done, total int) {
+			if bar != nil {
+				bar.Set(done)
+			}
+		},
+	})
+	if bar != nil {
+		bar.Finish()
+	}
+	if err != nil {
+		return err
+	}
+	if opts.Format == "json" {
+		b, err := json.Marshal(res)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(opts.IO.Out, "%s\n", b)
+		return nil
+	}
+	fmt.Fprintf(opts.IO.Out, "shard %d/%d: %d inputs (%d run, %d kept from an earlier run); manifest %s\n",
+		shard.Index, shard.Count, res.Inputs, res.Computed, res.Kept, res.Manifest)
+	return nil
+}
+
+// resizeName names a resize mode for the dataset fingerprint.
+func resizeName(m preprocess.ResizeMode) string {
+	switch m {
+	case preprocess.ResizeSquare:
+		return "square"
+	case preprocess.ResizeShortEdge:
+		return "short-edge"
+	case preprocess.ResizeNone:
+		return "none"
+	}
+	return fmt.Sprint(int(m))
 }

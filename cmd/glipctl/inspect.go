@@ -127,7 +127,7 @@ func inspectOne(ctx context.Context, opts *inspectOptions, name string, re *rege
 		return err
 	}
 	for _, w := range in.Warnings {
-		fmt.Fprintf(opts.IO.ErrOut, "glipctl: warning: %s: %s\n", c.Path, w)
+		opts.IO.warn(c.Path, w)
 	}
 	out := opts.IO.Out
 	switch opts.Format {

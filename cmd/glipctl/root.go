@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"strings"
 
+	"github.com/glipctl/glipctl/internal/forward"
 	"github.com/spf13/cobra"
 )
 
@@ -25,6 +27,7 @@ const (
 type exitErr struct {
 	code int
 	err  error
+	file string // the file the error is about, when known
 }
 
 func (e *exitErr) Error() string { return e.err.Error() }
@@ -38,6 +41,11 @@ func usageError(format string, a ...any) error {
 // checkFailed marks err as a failed check (exit 3).
 func checkFailed(err error) error {
 	return &exitErr{code: exitCheckFailed, err: err}
+}
+
+// checkFailedOn is checkFailed for a check of file.
+func checkFailedOn(file string, err error) error {
+	return &exitErr{code: exitCheckFailed, err: err, file: file}
 }
 
 const rootLong = `glipctl works with the GLIP vision backbones (Swin-T and Swin-L from
@@ -85,7 +93,9 @@ func run(ctx context.Context, args []string, io *IOStreams) int {
 		return exitOK
 	}
 	code := exitCode(err)
-	fmt.Fprintf(io.ErrOut, "glipctl: %s\n", oneLine(err.Error()))
+	msg := oneLine(err.Error())
+	fmt.Fprintf(io.ErrOut, "glipctl: %s\n", msg)
+	io.Actions.Annotate(io.ErrOut, "error", errorFile(err), msg)
 	if code == exitUsage {
 		fmt.Fprintln(io.ErrOut, "Run 'glipctl --help' for usage.")
 	}
@@ -102,6 +112,23 @@ func exitCode(err error) int {
 		return exitUsage
 	}
 	return exitError
+}
+
+// errorFile is the file an error is about, for an annotation ("" when it
+// names none).
+func errorFile(err error) string {
+	var pe *fs.PathError
+	var ie *forward.InputError
+	var ee *exitErr
+	switch {
+	case errors.As(err, &ee) && ee.file != "":
+		return ee.file
+	case errors.As(err, &ie):
+		return ie.Path
+	case errors.As(err, &pe):
+		return pe.Path
+	}
+	return ""
 }
 
 // isCobraUsageError recognises the errors cobra returns for bad commands and

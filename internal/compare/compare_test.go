@@ -63,3 +63,18 @@ func TestTensorsReadError(t *testing.T) {
 		t.Errorf("shape mismatch: %+v %v", r, err)
 	}
 }
+
+func TestWriteMarkdown(t *testing.T) {
+	good := Floats("a|b", []int64{2}, []float64{1, 2}, []float64{1, 2}, Default)
+	bad := Floats("c", []int64{2}, []float64{1, 3}, []float64{1, 2}, Default)
+	var b strings.Builder
+	if err := WriteMarkdown(&b, "x vs y", false, Default, []Result{good, bad, Missing("d", nil)}, []string{"only in A: e"}); err != nil {
+		t.Fatal(err)
+	}
+	md := b.String()
+	iBad, iGood := strings.Index(md, "| `c` |"), strings.Index(md, "| `a\\|b` |")
+	if !strings.Contains(md, "❌ out of tolerance") || iBad < 0 || iGood < 0 || iBad > iGood ||
+		!strings.Contains(md, "FAIL: missing from the reference") || !strings.Contains(md, "- only in A: e") {
+		t.Errorf("markdown:\n%s", md)
+	}
+}

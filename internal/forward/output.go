@@ -1,11 +1,11 @@
 package forward
 
 import (
+	"context"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 
+	"github.com/glipctl/glipctl/internal/atomicfile"
 	"github.com/glipctl/glipctl/internal/ckpt"
 	"github.com/glipctl/glipctl/internal/ckpt/safetensors"
 	"github.com/glipctl/glipctl/internal/preprocess"
@@ -26,9 +26,11 @@ func (r *Result) Tensors(n int) ([]*ckpt.Tensor, error) {
 	return out, nil
 }
 
-// WriteFeatures writes tensors as a safetensors file with metadata meta.
-func WriteFeatures(path string, tensors []*ckpt.Tensor, meta map[string]string) error {
-	return writeFile(path, func(w io.Writer) error { return safetensors.Write(w, tensors, meta) })
+// WriteFeatures writes tensors as a safetensors file with metadata meta
+// to an atomicfile that replaces path when committed; the caller commits
+// it (with the run's other outputs) or aborts it.
+func WriteFeatures(ctx context.Context, path string, tensors []*ckpt.Tensor, meta map[string]string) (*atomicfile.File, error) {
+	return writeFile(ctx, path, func(w io.Writer) error { return safetensors.Write(w, tensors, meta) })
 }
 
 // Batch gathers the model inputs of results (kept with
@@ -50,41 +52,23 @@ func Batch(results []*Result) (swin.Input, error) {
 }
 
 // WriteInput writes x as a float32 .npy file of shape (N, C, H, W), as
-// numpy.save does.
-func WriteInput(path string, x swin.Input) error {
-	return writeFile(path, func(w io.Writer) error {
+// numpy.save does, to an uncommitted atomicfile (see WriteFeatures).
+func WriteInput(ctx context.Context, path string, x swin.Input) (*atomicfile.File, error) {
+	return writeFile(ctx, path, func(w io.Writer) error {
 		return preprocess.WriteNPY(w, []int{x.N, x.C, x.H, x.W}, x.Data)
 	})
 }
 
-// writeFile writes path through a temporary file in its directory, synced
-// and renamed; on error nothing is left behind.
-func writeFile(path string, write func(io.Writer) error) (err error) {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+// writeFile writes path's new content through write into an atomicfile
+// that replaces path when committed; on error nothing is left.
+func writeFile(ctx context.Context, path string, write func(io.Writer) error) (*atomicfile.File, error) {
+	f, err := atomicfile.Create(ctx, path, atomicfile.Options{Replace: true})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if err = write(tmp); err != nil {
-		return fmt.Errorf("%s: %w", path, err)
+	if err := write(f); err != nil {
+		f.Abort()
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	if err = tmp.Sync(); err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	if err = tmp.Close(); err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	if err = os.Chmod(tmp.Name(), 0o644); err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	if err = os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	return nil
+	return f, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -53,7 +54,12 @@ type InputError struct {
 	Err  error
 }
 
-func (e *InputError) Error() string { return e.Path + ": " + e.Err.Error() }
+func (e *InputError) Error() string {
+	if msg := e.Err.Error(); strings.HasPrefix(msg, e.Path+": ") {
+		return msg // already names the input
+	}
+	return e.Path + ": " + e.Err.Error()
+}
 func (e *InputError) Unwrap() error { return e.Err }
 
 // Run runs m on every input and calls each with the inputs' results, in
@@ -106,7 +112,7 @@ func Run(ctx context.Context, m *swin.Model, inputs []Input, opts Options, each 
 			return err
 		}
 		if o.loadErr != nil {
-			return o.loadErr
+			return &InputError{Path: in.Path, Err: o.loadErr}
 		}
 		if o.err != nil {
 			return &InputError{Path: in.Path, Err: o.err}
