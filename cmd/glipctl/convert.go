@@ -11,9 +11,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/glipctl/glipctl/internal/ckpt"
+	"github.com/glipctl/glipctl/internal/cli"
 	"github.com/glipctl/glipctl/internal/convert"
 	"github.com/glipctl/glipctl/internal/glip"
-	"github.com/glipctl/glipctl/internal/zoo"
 )
 
 type convertOptions struct {
@@ -36,7 +36,7 @@ type convertOptions struct {
 	NoSync bool
 	// Zoo carries --offline, --cache-dir and --mirror; a SRC that is not a
 	// file is resolved as a zoo name.
-	Zoo zoo.ResolveOptions
+	Zoo cli.Zoo
 	// Resolve overrides zoo.Resolve (tests).
 	Resolve func(ctx context.Context, nameOrPath string) (string, error)
 }
@@ -199,7 +199,7 @@ func convertRun(opts *convertOptions) error {
 	if resolve == nil {
 		zo := opts.Zoo
 		zo.SetOutput(opts.IO.ErrOut, opts.IO.ErrTTY, opts.Quiet)
-		resolve = func(ctx context.Context, s string) (string, error) { return zoo.Resolve(ctx, s, zo) }
+		resolve = func(ctx context.Context, s string) (string, error) { return zo.Resolve(ctx, s) }
 	}
 	if src, err = resolve(ctx, src); err != nil {
 		return err

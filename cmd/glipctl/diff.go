@@ -12,9 +12,9 @@ import (
 
 	"github.com/glipctl/glipctl/internal/ckpt"
 	"github.com/glipctl/glipctl/internal/ckpt/formats"
+	"github.com/glipctl/glipctl/internal/cli"
 	"github.com/glipctl/glipctl/internal/compare"
 	"github.com/glipctl/glipctl/internal/glip"
-	"github.com/glipctl/glipctl/internal/zoo"
 )
 
 type diffOptions struct {
@@ -25,7 +25,7 @@ type diffOptions struct {
 	MMPretrain bool
 	All        bool
 	Format     string
-	Zoo        zoo.ResolveOptions
+	Zoo        cli.Zoo
 	// Resolve overrides zoo.Resolve (tests).
 	Resolve func(ctx context.Context, nameOrPath string) (string, error)
 }
@@ -110,7 +110,7 @@ func diffRun(ctx context.Context, opts *diffOptions) error {
 	if resolve == nil {
 		zo := opts.Zoo
 		zo.SetOutput(opts.IO.ErrOut, opts.IO.ErrTTY, false)
-		resolve = func(ctx context.Context, s string) (string, error) { return zoo.Resolve(ctx, s, zo) }
+		resolve = func(ctx context.Context, s string) (string, error) { return zo.Resolve(ctx, s) }
 	}
 	open := func(arg string) (*ckpt.Checkpoint, []*ckpt.Tensor, error) {
 		p, err := resolve(ctx, arg)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/glipctl/glipctl/internal/cli"
 	"github.com/glipctl/glipctl/internal/zoo"
 )
 
@@ -18,9 +19,9 @@ type downloadOptions struct {
 	Name     string
 	Official bool
 	Quiet    bool
-	// Zoo carries --cache-dir/--dir, --offline, --mirror and --sha256;
-	// tests set its Registry and Downloader.
-	Zoo zoo.ResolveOptions
+	// Zoo carries --cache-dir/--dir, --offline, --mirror, --timeout and
+	// (in Zoo.Base) --sha256; tests set Zoo.Base's Registry and Downloader.
+	Zoo cli.Zoo
 }
 
 const downloadLong = `Download a model of the zoo (see 'glipctl zoo') into the cache and print
@@ -40,6 +41,17 @@ the cache's manifest.json, and later uses are checked against it. --sha256 pins
 the hash of any file. Nothing is left under the final name unless verified.
 The verified sha256 is also recorded in the cache's digests/ (keyed by the
 file's stat), so 'glipctl convert' of the file does not hash it again.
+
+A download gives up on a URL (and tries the next mirror) when it cannot get
+better: a 4xx status, a redirect loop, oversized headers, a body that is not a
+PyTorch checkpoint or exceeds the file's size bound. It retries network
+errors, 5xx and stalls, a few times; a stall is less than 1 KiB/s over 20 s,
+silence included. --timeout bounds the whole download. A full disk or another
+local error stops at once, keeping the .part; so does an interruption (Ctrl-C):
+run the command again to resume. The official files, having no published
+hash, resume only with a validator (If-Range) and must open as a PyTorch
+checkpoint with the zoo model's backbone shapes before they are recorded; a
+cached one that does not is refused.
 
 --mirror (or $GLIPCTL_MIRROR) replaces the scheme and host of every URL, e.g.
 for an air-gapped mirror of the original hosts' paths. Proxies are taken from
@@ -68,7 +80,7 @@ func newDownloadCmd(io *IOStreams, runF func(*downloadOptions) error) *cobra.Com
 	opts.Zoo.AddFlags(fs)
 	fs.StringVar(&opts.Zoo.CacheDir, "dir", "", "download into `dir` (same as --cache-dir)")
 	fs.BoolVar(&opts.Official, "official", false, "download the official GLIP checkpoint instead of the mmpretrain one")
-	fs.StringVar(&opts.Zoo.SHA256, "sha256", "", "require this sha256 (`hex`, 8 to 64 digits)")
+	fs.StringVar(&opts.Zoo.Base.SHA256, "sha256", "", "require this sha256 (`hex`, 8 to 64 digits)")
 	fs.BoolVarP(&opts.Quiet, "quiet", "q", false, "no progress or notes on standard error")
 	return cmd
 }
@@ -86,7 +98,7 @@ func downloadRun(opts *downloadOptions) error {
 	if rest, ok := strings.CutPrefix(name, zoo.OfficialPrefix); ok {
 		name, official = rest, true
 	}
-	reg := zo.Registry
+	reg := zo.Base.Registry
 	if reg == nil {
 		reg = zoo.Default()
 	}
@@ -94,12 +106,12 @@ func downloadRun(opts *downloadOptions) error {
 	if !ok {
 		return usageError("%s: not a zoo model (zoo models: %s)", opts.Name, strings.Join(reg.Names(), ", "))
 	}
-	zo.Verify = true
+	zo.Base.Verify = true
 	zo.SetOutput(opts.IO.ErrOut, opts.IO.ErrTTY, opts.Quiet)
-	path, err := zoo.Fetch(ctx, e, official, zo)
+	path, err := zo.Fetch(ctx, e, official)
 	if err != nil {
 		if errors.Is(err, context.Canceled) {
-			return fmt.Errorf("download %s: interrupted (run it again to resume)", name)
+			return fmt.Errorf("download %s: interrupted (run it again to resume)", opts.Name)
 		}
 		return err
 	}

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/glipctl/glipctl/internal/cli"
 	"github.com/glipctl/glipctl/internal/swin"
 	"github.com/glipctl/glipctl/internal/zoo"
 )
@@ -71,7 +72,7 @@ func testZooRegistry(t *testing.T, base, wsha string) *zoo.Registry {
 	r, err := zoo.NewRegistry([]zoo.Entry{{
 		Name:       "swin-t_glip-pre_3rdparty",
 		Display:    "Swin-T",
-		Arch:       swin.Arch{EmbedDim: 96, Depths: []int{2, 2, 6, 2}, Heads: []int{3, 6, 12, 24}, Window: 7, PatchSize: 4, InChans: 3, MLPRatio: 4},
+		Arch:       swin.Arch{EmbedDim: 8, Depths: []int{2, 2, 2, 2}, Heads: []int{1, 2, 4, 8}, Window: 7, PatchSize: 4, InChans: 3, MLPRatio: 4}, // testdata/official_small.pth
 		ImgSize:    224,
 		OutIndices: []int{1, 2, 3},
 		Weights:    zoo.File{Name: "w.pth", URLs: []string{base + "/w.pth"}, SHA256: wsha},
@@ -101,10 +102,10 @@ func dlExitCode(err error) int {
 }
 
 func testDownloadOptions(io *IOStreams, reg *zoo.Registry, name string) *downloadOptions {
-	return &downloadOptions{IO: io, Name: name, Zoo: zoo.ResolveOptions{
+	return &downloadOptions{IO: io, Name: name, Zoo: cli.Zoo{Base: zoo.ResolveOptions{
 		Registry:   reg,
 		Downloader: &zoo.Downloader{Retries: 1, Backoff: time.Millisecond, StallTimeout: 5 * time.Second},
-	}}
+	}}}
 }
 
 func TestDownloadPrintsPath(t *testing.T) {
@@ -164,7 +165,10 @@ func TestDownloadWrongHashExit1(t *testing.T) {
 
 func TestDownloadOfficialPrintsHash(t *testing.T) {
 	cache := zooTestEnv(t)
-	official := dlRandomBytes(30_000, 3)
+	official, err := os.ReadFile(fixture("official_small.pth"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	srv, _ := zooServer(t, nil, official)
 	reg := testZooRegistry(t, srv.URL, "00000000")
 	for _, name := range []string{"official:swin-t_glip-pre_3rdparty", "swin-t_glip-pre_3rdparty"} {
@@ -188,7 +192,7 @@ func TestDownloadUsageErrors(t *testing.T) {
 		want string
 	}{
 		{func(o *downloadOptions) { o.Name = "swin-b" }, "swin-t_glip-pre_3rdparty"},
-		{func(o *downloadOptions) { o.Zoo.SHA256 = "xyz" }, "sha256"},
+		{func(o *downloadOptions) { o.Zoo.Base.SHA256 = "xyz" }, "sha256"},
 		{func(o *downloadOptions) { o.Zoo.Mirror = "mirror.local" }, "mirror"},
 	} {
 		io, _, _ := dlStreams()
@@ -222,7 +226,7 @@ func TestDownloadFlags(t *testing.T) {
 		t.Fatal(err)
 	}
 	if got.Name != "swin-t_glip-pre_3rdparty" || !got.Official || !got.Quiet || got.Zoo.CacheDir != "/d" ||
-		got.Zoo.Mirror != "http://m" || !got.Zoo.Offline || got.Zoo.SHA256 != "abcdef12" {
+		got.Zoo.Mirror != "http://m" || !got.Zoo.Offline || got.Zoo.Base.SHA256 != "abcdef12" {
 		t.Errorf("options %+v", got)
 	}
 	cmd = newDownloadCmd(io, func(o *downloadOptions) error { got = o; return nil })

@@ -20,11 +20,11 @@ import (
 	"github.com/glipctl/glipctl/internal/atomicfile"
 	"github.com/glipctl/glipctl/internal/ckpt"
 	"github.com/glipctl/glipctl/internal/ckpt/formats"
+	"github.com/glipctl/glipctl/internal/cli"
 	"github.com/glipctl/glipctl/internal/compare"
 	"github.com/glipctl/glipctl/internal/forward"
 	"github.com/glipctl/glipctl/internal/preprocess"
 	"github.com/glipctl/glipctl/internal/swin"
-	"github.com/glipctl/glipctl/internal/zoo"
 )
 
 type forwardOptions struct {
@@ -47,7 +47,7 @@ type forwardOptions struct {
 	FilesFrom  string // dataset mode: the input list ("-": stdin)
 	OutDir     string
 	Shard      string
-	Zoo        zoo.ResolveOptions
+	Zoo        cli.Zoo
 	// Getenv reads the environment (the shard index); nil is os.Getenv.
 	Getenv func(string) string
 	// Resolve overrides zoo.Resolve (tests).
@@ -475,7 +475,7 @@ func resolveModel(ctx context.Context, opts *forwardOptions) (string, error) {
 	}
 	zo := opts.Zoo
 	zo.SetOutput(opts.IO.ErrOut, opts.IO.ErrTTY, false)
-	return zoo.Resolve(ctx, opts.Model, zo)
+	return zo.Resolve(ctx, opts.Model)
 }
 
 func printInputText(io *IOStreams, is inputSummary) {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/glipctl/glipctl/internal/ckpt"
 	"github.com/glipctl/glipctl/internal/ckpt/formats"
+	"github.com/glipctl/glipctl/internal/cli"
 	"github.com/glipctl/glipctl/internal/report"
 	"github.com/glipctl/glipctl/internal/swin"
 	"github.com/glipctl/glipctl/internal/zoo"
@@ -23,7 +24,7 @@ type inspectOptions struct {
 	Strict bool
 	// Zoo carries --offline, --cache-dir and --mirror for FILE arguments
 	// that are zoo names.
-	Zoo zoo.ResolveOptions
+	Zoo cli.Zoo
 	// Resolve overrides zoo.Resolve (tests).
 	Resolve func(ctx context.Context, nameOrPath string) (string, error)
 }
@@ -87,7 +88,7 @@ func inspectRun(ctx context.Context, opts *inspectOptions) error {
 	if opts.Resolve == nil {
 		zo := opts.Zoo
 		zo.SetOutput(opts.IO.ErrOut, opts.IO.ErrTTY, false)
-		opts.Resolve = func(ctx context.Context, s string) (string, error) { return zoo.Resolve(ctx, s, zo) }
+		opts.Resolve = func(ctx context.Context, s string) (string, error) { return zo.Resolve(ctx, s) }
 	}
 	var re *regexp.Regexp
 	if opts.Filter != "" {

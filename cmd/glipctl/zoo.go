@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/glipctl/glipctl/internal/cli"
 	"github.com/glipctl/glipctl/internal/swin"
 	"github.com/glipctl/glipctl/internal/zoo"
 )
@@ -16,8 +17,8 @@ type zooOptions struct {
 	IO *IOStreams
 
 	Format string
-	// Zoo carries --cache-dir/--dir; tests set its Registry.
-	Zoo zoo.ResolveOptions
+	// Zoo carries --cache-dir/--dir; tests set Zoo.Base.Registry.
+	Zoo cli.Zoo
 }
 
 func newZooCmd(io *IOStreams, runF func(*zooOptions) error) *cobra.Command {
@@ -65,22 +66,23 @@ type zooEntryJSON struct {
 }
 
 func zooRun(opts *zooOptions) error {
-	reg := opts.Zoo.Registry
-	if reg == nil {
-		reg = zoo.Default()
-	}
-	dir, err := zoo.CacheDir(opts.Zoo.CacheDir)
+	zo, err := opts.Zoo.Options()
 	if err != nil {
 		return err
 	}
+	reg := zo.Registry
+	if reg == nil {
+		reg = zoo.Default()
+	}
+	dir := zo.CacheDir
 	fileInfo := func(e zoo.Entry, official bool) zooFileJSON {
 		f := zooFileJSON{File: e.Weights}
 		if official {
 			f.File = e.Official
 		}
-		if p, ok := opts.Zoo.CachedPath(e, official); ok {
+		if p, ok := zo.CachedPath(e, official); ok {
 			f.Cached, f.Path = true, p
-			f.RecordedSHA256 = opts.Zoo.RecordedSHA256(p)
+			f.RecordedSHA256 = zo.RecordedSHA256(p)
 		}
 		return f
 	}

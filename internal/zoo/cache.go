@@ -11,63 +11,12 @@ import (
 	"strings"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/glipctl/glipctl/internal/digest"
 )
 
 // manifestName is the cache's manifest: the SHA-256, size and modification
 // time of every file glipctl downloaded or verified.
 const manifestName = "manifest.json"
-
-// CacheDir returns the cache directory: dir if not empty, else
-// $GLIPCTL_CACHE, else $XDG_CACHE_HOME/glipctl, else ~/.cache/glipctl.
-// It does not create it.
-func CacheDir(dir string) (string, error) {
-	if dir != "" {
-		return dir, nil
-	}
-	if d := os.Getenv("GLIPCTL_CACHE"); d != "" {
-		return d, nil
-	}
-	base, err := xdgCacheHome()
-	if err != nil {
-		return "", err
-	}
-	return filepath.Join(base, "glipctl"), nil
-}
-
-// xdgCacheHome is $XDG_CACHE_HOME when it is an absolute path (the XDG
-// spec ignores relative ones), else ~/.cache.
-func xdgCacheHome() (string, error) {
-	if d := os.Getenv("XDG_CACHE_HOME"); filepath.IsAbs(d) {
-		return d, nil
-	}
-	home, err := os.UserHomeDir()
-	if err != nil {
-		return "", fmt.Errorf("no cache directory: %v (set GLIPCTL_CACHE or use --cache-dir)", err)
-	}
-	return filepath.Join(home, ".cache"), nil
-}
-
-// TorchHubDir returns torch.hub's checkpoint directory, where torch (and
-// mmpretrain) download weights: $TORCH_HOME/hub/checkpoints, else
-// $XDG_CACHE_HOME/torch/hub/checkpoints, else ~/.cache/torch/hub/checkpoints
-// (torch.hub.get_dir's rules). It returns "" when none can be determined.
-func TorchHubDir() string {
-	if d := os.Getenv("TORCH_HOME"); d != "" {
-		return filepath.Join(d, "hub", "checkpoints")
-	}
-	base := os.Getenv("XDG_CACHE_HOME")
-	if base == "" {
-		home, err := os.UserHomeDir()
-		if err != nil {
-			return ""
-		}
-		base = filepath.Join(home, ".cache")
-	}
-	return filepath.Join(base, "torch", "hub", "checkpoints")
-}
 
 // manifest is the cache's record of file hashes, keyed by the file's name
 // for files in the cache directory and by absolute path for others (torch
@@ -197,35 +146,36 @@ func syncDir(dir string) {
 }
 
 // errNoLocking is returned by lockFile when the file system does not
-// support flock.
+// support locking.
 var errNoLocking = errors.New("file locking not supported")
 
-// lockFile takes an exclusive flock on path (creating it), waiting for
+// errLocked is returned by tryLock when another process holds the lock.
+var errLocked = errors.New("locked")
+
+// lockFile takes an exclusive lock on path (creating it), waiting for
 // another holder to release it; onWait is called once if it has to wait.
-// The lock file is left in place (removing it would race with waiters).
+// The lock is flock(2) on Unix and LockFileEx on Windows; the lock file is
+// left in place (removing it would race with waiters).
 func lockFile(ctx context.Context, path string, onWait func()) (unlock func(), err error) {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {
-		return nil, fmt.Errorf("lock %s: %v", path, err)
+		return nil, localError("opening lock", path, err)
 	}
-	fd := int(f.Fd())
 	waited := false
 	for {
-		err := unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB)
+		err := tryLock(f)
 		if err == nil {
 			return func() {
-				unix.Flock(fd, unix.LOCK_UN)
+				unlockFile(f)
 				f.Close()
 			}, nil
 		}
-		switch {
-		case errors.Is(err, unix.EWOULDBLOCK), errors.Is(err, unix.EINTR):
-		case errors.Is(err, unix.ENOLCK), errors.Is(err, unix.EOPNOTSUPP), errors.Is(err, unix.ENOSYS):
+		if !errors.Is(err, errLocked) {
 			f.Close()
-			return nil, fmt.Errorf("lock %s: %w", path, errNoLocking)
-		default:
-			f.Close()
-			return nil, fmt.Errorf("lock %s: %v", path, err)
+			if errors.Is(err, errNoLocking) {
+				return nil, fmt.Errorf("lock %s: %w", path, errNoLocking)
+			}
+			return nil, localError("locking", path, err)
 		}
 		if !waited && onWait != nil {
 			onWait()
@@ -234,7 +184,7 @@ func lockFile(ctx context.Context, path string, onWait func()) (unlock func(), e
 		select {
 		case <-ctx.Done():
 			f.Close()
-			return nil, fmt.Errorf("waiting for lock %s: %w", path, ctx.Err())
+			return nil, fmt.Errorf("waiting for lock %s: %w", path, context.Cause(ctx))
 		case <-time.After(100 * time.Millisecond):
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -38,9 +39,10 @@ func helperMain() int {
 		return 1
 	}
 	opts := ResolveOptions{
+		CacheDir:   os.Getenv("GLIPCTL_CACHE"),
 		Registry:   reg,
 		Log:        os.Stderr,
-		Downloader: &Downloader{Retries: 2, Backoff: time.Millisecond, StallTimeout: 20 * time.Second},
+		Downloader: &Downloader{Retries: 2, Backoff: time.Millisecond, StallTimeout: 20 * time.Second, MinRate: -1},
 	}
 	p, err := Resolve(context.Background(), "swin-t_glip-pre_3rdparty", opts)
 	if err != nil {
@@ -66,14 +68,15 @@ func sha(b []byte) string {
 	return hex.EncodeToString(s[:])
 }
 
-// testEntry is a Swin-T entry whose weights are at weightsURL with hash
-// prefix wsha, and whose official file is at base+"/a/official.pth" and
+// testEntry is an entry with the architecture of the small fixtures
+// (smallArch) whose weights are at weightsURL with hash prefix wsha, and
+// whose official file is at base+"/a/official.pth" and
 // base+"/b/official.pth" (if base is not empty).
 func testEntry(weightsURL, wsha, base string) Entry {
 	e := Entry{
 		Name:       "swin-t_glip-pre_3rdparty",
 		Display:    "Swin-T",
-		Arch:       swin.Arch{EmbedDim: 96, Depths: []int{2, 2, 6, 2}, Heads: []int{3, 6, 12, 24}, Window: 7, PatchSize: 4, InChans: 3, MLPRatio: 4},
+		Arch:       smallArch,
 		ImgSize:    224,
 		OutIndices: []int{1, 2, 3},
 		Weights:    File{Name: "w.pth", URLs: []string{weightsURL}, SHA256: wsha},
@@ -93,17 +96,28 @@ func testRegistry(t *testing.T, entries ...Entry) *Registry {
 	return r
 }
 
-// isolate points every cache the package consults at fresh temp dirs and
-// clears the environment variables it reads. It returns the cache dir.
-func isolate(t *testing.T) string {
+// isolate returns fresh temp dirs for the cache and torch hub's cache. It
+// also points the environment variables the helper process reads at them
+// (the package itself reads none).
+func isolate(t *testing.T) (cacheDir, hubDir string) {
 	t.Helper()
 	dir := t.TempDir()
 	t.Setenv("GLIPCTL_CACHE", dir+"/cache")
-	t.Setenv("TORCH_HOME", dir+"/torch")
-	t.Setenv("XDG_CACHE_HOME", dir+"/xdg")
-	t.Setenv("GLIPCTL_OFFLINE", "")
-	t.Setenv("GLIPCTL_MIRROR", "")
-	return dir + "/cache"
+	return dir + "/cache", dir + "/torch/hub/checkpoints"
+}
+
+// smallArch is the architecture of testdata/official_small.pth (made by
+// torch, scripts/make_fixtures.py).
+var smallArch = swin.Arch{EmbedDim: 8, Depths: []int{2, 2, 2, 2}, Heads: []int{1, 2, 4, 8}, Window: 7, PatchSize: 4, InChans: 3, MLPRatio: 4}
+
+// fixture returns the bytes of a committed checkpoint in testdata/.
+func fixture(t testing.TB, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "..", "testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
 
 // recorder records the requests a test server receives.

@@ -2,14 +2,14 @@
 // mmpretrain model zoo (configs/glip), the cache their files are downloaded
 // to, and the downloader.
 //
-// The registry is the embedded file zoo.json. Commands turn a command-line
-// argument into a file with Resolve, which accepts a path or a zoo name:
+// The registry is the embedded file zoo.json. Resolve turns a path or a zoo
+// name into a file, downloading it into the cache on first use:
 //
-//	var zo zoo.ResolveOptions
-//	zo.AddFlags(cmd.Flags())            // --offline, --cache-dir, --mirror
-//	...
-//	zo.SetOutput(io.ErrOut, io.ErrTTY, false)
-//	path, err := zoo.Resolve(cmd.Context(), arg, zo)
+//	path, err := zoo.Resolve(ctx, arg, zoo.ResolveOptions{CacheDir: dir, Log: w})
+//
+// The package takes plain options and reports progress through a
+// callback: it registers no flag, reads no environment variable and draws
+// nothing (internal/cli does, for the commands).
 package zoo
 
 import (
@@ -71,6 +71,10 @@ type File struct {
 	// it, or a prefix (OpenMMLab publishes the first 8 digits in the file
 	// name). Empty when none is published.
 	SHA256 string `json:"sha256,omitempty"`
+	// MaxSize is an upper bound of the file's size in bytes (not its
+	// size: a bound well above it), so that an endless or oversized body
+	// is stopped; 0 means DefaultMaxSize.
+	MaxSize int64 `json:"max_size,omitempty"`
 }
 
 // Registry is a set of zoo entries. Default returns the one embedded in
@@ -147,7 +151,7 @@ func checkFile(f File) error {
 	if f.Name == "" || f.Name != path.Base(f.Name) || f.Name == "." || f.Name == ".." || strings.ContainsAny(f.Name, "/\\") {
 		return fmt.Errorf("bad file name %q", f.Name)
 	}
-	if strings.HasSuffix(f.Name, ".part") || strings.HasSuffix(f.Name, ".lock") || f.Name == manifestName {
+	if strings.HasSuffix(f.Name, ".part") || strings.HasSuffix(f.Name, ".part.meta") || strings.HasSuffix(f.Name, ".lock") || f.Name == manifestName {
 		return fmt.Errorf("reserved file name %q", f.Name)
 	}
 	if len(f.URLs) == 0 {
@@ -157,6 +161,9 @@ func checkFile(f File) error {
 		if !strings.HasPrefix(u, "https://") && !strings.HasPrefix(u, "http://") {
 			return fmt.Errorf("%s: URL %q is not http(s)", f.Name, u)
 		}
+	}
+	if f.MaxSize < 0 {
+		return fmt.Errorf("%s: negative max_size", f.Name)
 	}
 	if f.SHA256 != "" && !hexRE.MatchString(f.SHA256) {
 		return fmt.Errorf("%s: sha256 %q is not lower-case hex", f.Name, f.SHA256)

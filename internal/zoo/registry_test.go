@@ -46,8 +46,8 @@ func TestDefaultRegistry(t *testing.T) {
 			t.Errorf("%s: official file has a hash %q, but none is published", e.Name, e.Official.SHA256)
 		}
 		if len(e.Official.URLs) != 2 ||
-			e.Official.URLs[0] != "https://penzhanwu2bbs.blob.core.windows.net/data/GLIPv1_Open/models/"+e.Official.Name ||
-			e.Official.URLs[1] != "https://huggingface.co/GLIPModel/GLIP/resolve/main/"+e.Official.Name {
+			e.Official.URLs[0] != "https://huggingface.co/GLIPModel/GLIP/resolve/main/"+e.Official.Name ||
+			e.Official.URLs[1] != "https://penzhanwu2bbs.blob.core.windows.net/data/GLIPv1_Open/models/"+e.Official.Name {
 			t.Errorf("%s: official URLs %q", e.Name, e.Official.URLs)
 		}
 		a := e.Arch

@@ -8,8 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-
-	"github.com/spf13/pflag"
+	"time"
 
 	"github.com/glipctl/glipctl/internal/digest"
 )
@@ -20,17 +19,20 @@ import (
 const OfficialPrefix = "official:"
 
 // ResolveOptions say where Resolve and Fetch look for files and whether
-// they may download. The zero value uses the default registry and cache,
-// honours the environment, and downloads silently.
+// they may download. They are plain values: the package reads no
+// environment variable and no flag (internal/cli fills them from both).
 type ResolveOptions struct {
-	// CacheDir is the download cache; "" means $GLIPCTL_CACHE, else
-	// $XDG_CACHE_HOME/glipctl, else ~/.cache/glipctl (see CacheDir).
+	// CacheDir is the download cache. Fetching a zoo file needs one; an
+	// empty CacheDir also disables the digest cache.
 	CacheDir string
-	// Offline forbids the network: a file not already cached is an error.
-	// $GLIPCTL_OFFLINE=1 (or true, yes) sets it too.
+	// TorchHubDir is torch.hub's checkpoint directory, where a file with a
+	// known hash may already be; "" consults none.
+	TorchHubDir string
+	// Offline forbids the network: a file not already cached is an
+	// *OfflineError.
 	Offline bool
 	// Mirror, if set, replaces the scheme and host of every download URL
-	// (see RewriteURL); "" means $GLIPCTL_MIRROR.
+	// (see RewriteURL).
 	Mirror string
 	// Official selects the official GLIP checkpoint of a zoo name, like the
 	// "official:" prefix.
@@ -41,6 +43,10 @@ type ResolveOptions struct {
 	// Verify re-hashes a cached file even when the manifest's size and
 	// modification time match (`glipctl download` sets it).
 	Verify bool
+	// Timeout bounds the whole download of a file (every attempt, every
+	// mirror); 0 means no bound beyond the Downloader's. A download that
+	// runs out of time is a *TimeLimitError and keeps its partial file.
+	Timeout time.Duration
 
 	// Registry is the zoo; nil means Default().
 	Registry *Registry
@@ -54,31 +60,12 @@ type ResolveOptions struct {
 	Log io.Writer
 }
 
-// AddFlags adds the flags every command that takes a checkpoint shares:
-// --offline, --cache-dir and --mirror.
-func (o *ResolveOptions) AddFlags(fs *pflag.FlagSet) {
-	fs.BoolVar(&o.Offline, "offline", false, "never use the network: fail if a zoo file is not cached (also $GLIPCTL_OFFLINE=1)")
-	fs.StringVar(&o.CacheDir, "cache-dir", "", "download cache `dir` (default $GLIPCTL_CACHE, else $XDG_CACHE_HOME/glipctl or ~/.cache/glipctl)")
-	fs.StringVar(&o.Mirror, "mirror", "", "download from this `base-url` instead: replaces scheme and host of every URL (default $GLIPCTL_MIRROR)")
-}
-
-// SetOutput sends notes and progress to w: a progress bar if tty, else a
-// line every few seconds; nothing at all if quiet.
-func (o *ResolveOptions) SetOutput(w io.Writer, tty, quiet bool) {
-	if quiet || w == nil {
-		o.Log, o.Progress = nil, nil
-		return
-	}
-	o.Log = w
-	o.Progress = NewProgress(w, tty, 0)
-}
-
-// Validate checks the option values a user typed (the mirror, from the
-// flag or $GLIPCTL_MIRROR, and the pinned hash). Commands call it first to
-// report these as usage errors; Resolve and Fetch call it too.
+// Validate checks the option values a user typed (the mirror and the
+// pinned hash). Commands call it first to report these as usage errors;
+// Resolve and Fetch call it too.
 func (o ResolveOptions) Validate() error {
-	if m := o.mirror(); m != "" {
-		if _, err := ParseMirror(m); err != nil {
+	if o.Mirror != "" {
+		if _, err := ParseMirror(o.Mirror); err != nil {
 			return err
 		}
 	}
@@ -88,27 +75,10 @@ func (o ResolveOptions) Validate() error {
 			return fmt.Errorf("sha256 %q: want 8 to 64 hex digits", o.SHA256)
 		}
 	}
+	if o.Timeout < 0 {
+		return fmt.Errorf("timeout %v: want a positive duration (0 for none)", o.Timeout)
+	}
 	return nil
-}
-
-func (o ResolveOptions) mirror() string {
-	if o.Mirror != "" {
-		return o.Mirror
-	}
-	return os.Getenv("GLIPCTL_MIRROR")
-}
-
-// IsOffline reports whether the options, or $GLIPCTL_OFFLINE, forbid the
-// network.
-func (o ResolveOptions) IsOffline() bool {
-	if o.Offline {
-		return true
-	}
-	switch strings.ToLower(os.Getenv("GLIPCTL_OFFLINE")) {
-	case "1", "true", "yes", "on":
-		return true
-	}
-	return false
 }
 
 func (o ResolveOptions) registry() *Registry {
@@ -144,7 +114,18 @@ type OfflineError struct {
 }
 
 func (e *OfflineError) Error() string {
-	return fmt.Sprintf("%s: not in the cache %s and offline mode forbids downloading it (drop --offline/GLIPCTL_OFFLINE, or run 'glipctl download' where there is network and copy the cache)", e.File, e.Dir)
+	return fmt.Sprintf("%s: not in the cache %s and offline mode forbids downloading it", e.File, e.Dir)
+}
+
+// TimeLimitError is a download that did not finish within
+// ResolveOptions.Timeout; the partial file is kept for a later resume.
+type TimeLimitError struct {
+	File  string
+	Limit time.Duration
+}
+
+func (e *TimeLimitError) Error() string {
+	return fmt.Sprintf("download %s: not finished within the time limit of %v (the partial file is kept: run again to resume)", e.File, e.Limit)
 }
 
 // Resolve turns a command-line argument into the path of a checkpoint:
@@ -174,7 +155,7 @@ func Resolve(ctx context.Context, nameOrPath string, opts ResolveOptions) (strin
 				return "", err
 			}
 			if want := strings.ToLower(opts.SHA256); !strings.HasPrefix(d.SHA256, want) {
-				return "", &HashMismatchError{File: nameOrPath, Expected: want, Actual: d.SHA256, Why: "pinned with --sha256"}
+				return "", &HashMismatchError{File: nameOrPath, Expected: want, Actual: d.SHA256, Why: "pinned"}
 			}
 		}
 		return nameOrPath, nil
@@ -211,19 +192,15 @@ func entryFile(e Entry, official bool) (File, error) {
 // cache (only for files with a known hash). It never downloads.
 func (o ResolveOptions) CachedPath(e Entry, official bool) (string, bool) {
 	f, err := entryFile(e, official)
-	if err != nil {
+	if err != nil || o.CacheDir == "" {
 		return "", false
 	}
-	dir, err := CacheDir(o.CacheDir)
-	if err != nil {
-		return "", false
-	}
-	p := filepath.Join(dir, f.Name)
+	p := filepath.Join(o.CacheDir, f.Name)
 	if isFile(p) {
 		return p, true
 	}
 	if f.SHA256 != "" || o.SHA256 != "" {
-		if th := TorchHubDir(); th != "" && isFile(filepath.Join(th, f.Name)) {
+		if th := o.TorchHubDir; th != "" && isFile(filepath.Join(th, f.Name)) {
 			return filepath.Join(th, f.Name), true
 		}
 	}
@@ -234,21 +211,19 @@ func (o ResolveOptions) CachedPath(e Entry, official bool) (string, bool) {
 // DigestsDir), or a Cache that caches nothing when there is no cache
 // directory.
 func (o ResolveOptions) Digests() digest.Cache {
-	dir, err := CacheDir(o.CacheDir)
-	if err != nil {
+	if o.CacheDir == "" {
 		return digest.Cache{}
 	}
-	return digest.Cache{Dir: DigestsDir(dir)}
+	return digest.Cache{Dir: DigestsDir(o.CacheDir)}
 }
 
 // RecordedSHA256 returns the SHA-256 the cache's manifest records for the
 // file at path ("" if none).
 func (o ResolveOptions) RecordedSHA256(path string) string {
-	dir, err := CacheDir(o.CacheDir)
-	if err != nil {
+	if o.CacheDir == "" {
 		return ""
 	}
-	c := &cache{dir: dir}
+	c := &cache{dir: o.CacheDir}
 	m, err := c.load()
 	if err != nil {
 		return ""
@@ -260,6 +235,9 @@ func isFile(p string) bool {
 	st, err := os.Stat(p)
 	return err == nil && st.Mode().IsRegular()
 }
+
+// errNoCacheDir is a zoo file asked for without a cache directory.
+var errNoCacheDir = errors.New("no cache directory to download into")
 
 // Fetch returns the path of the file of e (the official GLIP checkpoint if
 // official, else the mmpretrain one), downloading it if needed:
@@ -274,10 +252,18 @@ func isFile(p string) bool {
 //     one's file) into <file>.part, resuming an earlier partial download,
 //     trying the registry's URLs in order (rewritten by the mirror);
 //     verified, synced and renamed to <file>, and its SHA-256 recorded in
-//     <cache>/manifest.json. A file with no known hash has its SHA-256
-//     logged and recorded; later uses are verified against it.
+//     <cache>/manifest.json.
 //
-// A hash mismatch after download removes the partial file.
+// A file with no published hash must pass CheckBackbone before it is
+// recorded, and again each time it is used from the cache; its SHA-256 is
+// logged and recorded, and later uses are verified against it. Such a
+// download resumes only with a validator (If-Range) from the same URL.
+//
+// A hash mismatch or a failed CheckBackbone after download removes the
+// partial file; the next URL is tried after a mirror's failure, but not
+// after a *LocalError (a full disk is no mirror's fault), which keeps the
+// partial file. So does an interruption (ctx cancelled) and running out of
+// opts.Timeout (*TimeLimitError): the next run resumes.
 func Fetch(ctx context.Context, e Entry, official bool, opts ResolveOptions) (string, error) {
 	if ctx == nil {
 		ctx = context.Background()
@@ -291,31 +277,44 @@ func Fetch(ctx context.Context, e Entry, official bool, opts ResolveOptions) (st
 	}
 	want, why := f.SHA256, "published in the zoo registry"
 	if opts.SHA256 != "" {
-		want, why = strings.ToLower(opts.SHA256), "pinned with --sha256"
+		want, why = strings.ToLower(opts.SHA256), "pinned"
 		if f.SHA256 != "" && !strings.HasPrefix(want, f.SHA256) && !strings.HasPrefix(f.SHA256, want) {
-			return "", fmt.Errorf("%s: --sha256 %s contradicts the zoo registry's %s", f.Name, want, f.SHA256)
+			return "", fmt.Errorf("%s: the pinned sha256 %s contradicts the zoo registry's %s", f.Name, want, f.SHA256)
 		}
 		if len(f.SHA256) > len(want) {
 			want = f.SHA256
 		}
 	}
-	dir, err := CacheDir(opts.CacheDir)
-	if err != nil {
-		return "", err
+	// A file nobody published a hash for must prove what it is.
+	prove := func(p string) error {
+		if f.SHA256 != "" {
+			return nil
+		}
+		return CheckBackbone(p, e)
+	}
+	dir := opts.CacheDir
+	if dir == "" {
+		return "", fmt.Errorf("%s: %w", f.Name, errNoCacheDir)
 	}
 	c := &cache{dir: dir}
 	final := filepath.Join(dir, f.Name)
 	co := checkOptions{want: want, wantWhy: why + "; delete the file to download it again", full: opts.Verify, log: opts.Log}
-
-	if isFile(final) {
-		sum, err := c.check(ctx, final, co)
+	cached := func(p, how string) (string, error) {
+		sum, err := c.check(ctx, p, co)
 		if err != nil {
 			return "", err
 		}
-		opts.logf("%s: cached, sha256 %s", final, sum)
-		return final, nil
+		if err := prove(p); err != nil {
+			return "", fmt.Errorf("%w (delete it to download it again)", err)
+		}
+		opts.logf("%s: %s, sha256 %s", p, how, sum)
+		return p, nil
 	}
-	if th := TorchHubDir(); want != "" && th != "" {
+
+	if isFile(final) {
+		return cached(final, "cached")
+	}
+	if th := opts.TorchHubDir; want != "" && th != "" {
 		tp := filepath.Join(th, f.Name)
 		if isFile(tp) {
 			sum, err := c.check(ctx, tp, co)
@@ -326,18 +325,32 @@ func Fetch(ctx context.Context, e Entry, official bool, opts ResolveOptions) (st
 			opts.logf("ignoring %s: %v", tp, err)
 		}
 	}
-	if opts.IsOffline() {
+	if opts.Offline {
 		return "", &OfflineError{File: f.Name, Dir: dir}
 	}
 	urls := make([]string, len(f.URLs))
 	for i, u := range f.URLs {
-		if urls[i], err = RewriteURL(u, opts.mirror()); err != nil {
+		if urls[i], err = RewriteURL(u, opts.Mirror); err != nil {
 			return "", err
 		}
 	}
 
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", fmt.Errorf("cache %s: %v", dir, err)
+		return "", localError("creating the cache", dir, err)
+	}
+	if opts.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeoutCause(ctx, opts.Timeout, &TimeLimitError{File: f.Name, Limit: opts.Timeout})
+		defer cancel()
+	}
+	// stopped turns an interruption or the time limit into the error to
+	// return.
+	stopped := func(err error) error {
+		var tl *TimeLimitError
+		if errors.As(context.Cause(ctx), &tl) {
+			return tl
+		}
+		return fmt.Errorf("download %s: %w", f.Name, err)
 	}
 	unlock, err := lockFile(ctx, final+".lock", func() {
 		opts.logf("waiting for another glipctl downloading %s (lock %s.lock)", f.Name, final)
@@ -345,18 +358,15 @@ func Fetch(ctx context.Context, e Entry, official bool, opts ResolveOptions) (st
 	switch {
 	case errors.Is(err, errNoLocking):
 		opts.logf("warning: %v; downloading without a lock", err)
+	case err != nil && ctx.Err() != nil:
+		return "", stopped(err)
 	case err != nil:
 		return "", err
 	default:
 		defer unlock()
 	}
 	if isFile(final) { // another process finished it while we waited
-		sum, err := c.check(ctx, final, co)
-		if err != nil {
-			return "", err
-		}
-		opts.logf("%s: downloaded by another process, sha256 %s", final, sum)
-		return final, nil
+		return cached(final, "downloaded by another process")
 	}
 
 	d := Downloader{}
@@ -369,25 +379,48 @@ func Fetch(ctx context.Context, e Entry, official bool, opts ResolveOptions) (st
 	if d.Log == nil {
 		d.Log = opts.Log
 	}
+	if d.MaxSize == 0 {
+		d.MaxSize = f.MaxSize
+	}
+	if want == "" {
+		// No hash will check the file: refuse a body that does not even
+		// start like one, and resume only what a validator vouches for
+		// (nothing else would catch two versions spliced together).
+		d.Head = checkTorchHead
+		d.RequireValidator = true
+	}
 	part := final + ".part"
+	removePart := func() {
+		os.Remove(part)
+		os.Remove(MetaPath(part))
+	}
 	var errs []string
 	src := ""
-	for i, u := range urls {
-		if i > 0 && want == "" {
-			// Nothing would catch bytes of two sources spliced together.
-			os.Remove(part)
-		}
+	for _, u := range urls {
 		opts.logf("downloading %s from %s", f.Name, u)
 		err := d.Download(ctx, u, part)
+		if err == nil {
+			if err = prove(part); err != nil {
+				var nb *NotBackboneError
+				if errors.As(err, &nb) {
+					err = fmt.Errorf("%s: %v", shortURL(u), nb.Err)
+				}
+				removePart()
+			}
+		}
 		if err == nil {
 			src = u
 			break
 		}
 		if ctx.Err() != nil {
-			return "", err
+			return "", stopped(err)
+		}
+		var le *LocalError
+		if errors.As(err, &le) {
+			return "", fmt.Errorf("download %s: %w", f.Name, le)
 		}
 		errs = append(errs, err.Error())
-		if i+1 < len(urls) {
+		if len(errs) < len(urls) {
 			opts.logf("%v; trying the next mirror", err)
 		}
 	}
@@ -396,7 +429,7 @@ func Fetch(ctx context.Context, e Entry, official bool, opts ResolveOptions) (st
 	}
 	hashed, err := os.Stat(part)
 	if err != nil {
-		return "", err
+		return "", localError("reading", part, err)
 	}
 	hd, err := digest.Cache{}.File(ctx, part)
 	if err != nil {
@@ -404,12 +437,13 @@ func Fetch(ctx context.Context, e Entry, official bool, opts ResolveOptions) (st
 	}
 	sum := hd.SHA256
 	if want != "" && !strings.HasPrefix(sum, want) {
-		os.Remove(part)
+		removePart()
 		return "", &HashMismatchError{File: src, Expected: want, Actual: sum, Why: why + "; partial file removed"}
 	}
 	if err := os.Rename(part, final); err != nil {
-		return "", fmt.Errorf("%s: %v", final, err)
+		return "", localError("renaming", part, err)
 	}
+	os.Remove(MetaPath(part))
 	syncDir(dir)
 	st, err := os.Stat(final)
 	if err != nil {
@@ -423,7 +457,7 @@ func Fetch(ctx context.Context, e Entry, official bool, opts ResolveOptions) (st
 	// record it: a conversion of it need not read it again. Best effort.
 	_ = c.digests().Record(final, sum, hashed)
 	if want == "" {
-		opts.logf("%s: sha256 %s (no published checksum; recorded in %s, later uses are verified against it)", f.Name, sum, c.manifestPath())
+		opts.logf("%s: sha256 %s (no published checksum; its %s backbone shapes checked; recorded in %s, later uses are verified against it)", f.Name, sum, e.Display, c.manifestPath())
 	} else {
 		opts.logf("%s: sha256 %s verified", final, sum)
 	}

@@ -15,21 +15,19 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/spf13/pflag"
 )
 
 const tname = "swin-t_glip-pre_3rdparty"
 
 func TestResolveDownloadsOnceThenCaches(t *testing.T) {
-	cacheDir := isolate(t)
+	cacheDir, hubDir := isolate(t)
 	data := testData(200_000, 20)
 	var rec recorder
 	srv := newServer(t, func(w http.ResponseWriter, r *http.Request) {
 		rec.add(r)
 		serve(w, r, data)
 	})
-	opts := ResolveOptions{Registry: testRegistry(t, testEntry(srv.URL+"/w/w.pth", sha(data)[:8], "")), Downloader: fastDownloader()}
+	opts := ResolveOptions{CacheDir: cacheDir, TorchHubDir: hubDir, Registry: testRegistry(t, testEntry(srv.URL+"/w/w.pth", sha(data)[:8], "")), Downloader: fastDownloader()}
 	var log bytes.Buffer
 	opts.Log = &log
 	p, err := Resolve(context.Background(), tname, opts)
@@ -70,7 +68,7 @@ func TestResolveDownloadsOnceThenCaches(t *testing.T) {
 }
 
 func TestResolveResumesPartFile(t *testing.T) {
-	cacheDir := isolate(t)
+	cacheDir, hubDir := isolate(t)
 	data := testData(100_000, 21)
 	var rec recorder
 	srv := newServer(t, func(w http.ResponseWriter, r *http.Request) {
@@ -79,7 +77,7 @@ func TestResolveResumesPartFile(t *testing.T) {
 	})
 	os.MkdirAll(cacheDir, 0o755)
 	os.WriteFile(filepath.Join(cacheDir, "w.pth.part"), data[:60_000], 0o644)
-	opts := ResolveOptions{Registry: testRegistry(t, testEntry(srv.URL+"/w.pth", sha(data)[:8], "")), Downloader: fastDownloader()}
+	opts := ResolveOptions{CacheDir: cacheDir, TorchHubDir: hubDir, Registry: testRegistry(t, testEntry(srv.URL+"/w.pth", sha(data)[:8], "")), Downloader: fastDownloader()}
 	p, err := Resolve(context.Background(), tname, opts)
 	if err != nil || !bytes.Equal(readFile(t, p), data) {
 		t.Fatalf("%q, %v", p, err)
@@ -90,7 +88,7 @@ func TestResolveResumesPartFile(t *testing.T) {
 }
 
 func TestResolveCutsThenVerified(t *testing.T) {
-	cacheDir := isolate(t)
+	cacheDir, hubDir := isolate(t)
 	data := testData(300_000, 22)
 	cuts := []int{10, 65_536, 150_001}
 	var rec recorder
@@ -101,7 +99,7 @@ func TestResolveCutsThenVerified(t *testing.T) {
 		}
 		serve(w, r, data)
 	})
-	opts := ResolveOptions{Registry: testRegistry(t, testEntry(srv.URL+"/w.pth", sha(data)[:8], "")), Downloader: fastDownloader()}
+	opts := ResolveOptions{CacheDir: cacheDir, TorchHubDir: hubDir, Registry: testRegistry(t, testEntry(srv.URL+"/w.pth", sha(data)[:8], "")), Downloader: fastDownloader()}
 	p, err := Resolve(context.Background(), tname, opts)
 	if err != nil || !bytes.Equal(readFile(t, p), data) {
 		t.Fatalf("%q, %v", p, err)
@@ -113,11 +111,11 @@ func TestResolveCutsThenVerified(t *testing.T) {
 }
 
 func TestResolveWrongHash(t *testing.T) {
-	cacheDir := isolate(t)
+	cacheDir, hubDir := isolate(t)
 	data := testData(50_000, 23)
 	other := sha(testData(50_000, 24))[:8]
 	srv := newServer(t, func(w http.ResponseWriter, r *http.Request) { serve(w, r, data) })
-	opts := ResolveOptions{Registry: testRegistry(t, testEntry(srv.URL+"/w.pth", other, "")), Downloader: fastDownloader()}
+	opts := ResolveOptions{CacheDir: cacheDir, TorchHubDir: hubDir, Registry: testRegistry(t, testEntry(srv.URL+"/w.pth", other, "")), Downloader: fastDownloader()}
 	_, err := Resolve(context.Background(), tname, opts)
 	var he *HashMismatchError
 	if !errors.As(err, &he) {
@@ -132,19 +130,16 @@ func TestResolveWrongHash(t *testing.T) {
 }
 
 func TestResolveTorchHubReuse(t *testing.T) {
-	isolate(t)
+	cacheDir, hubDir := isolate(t)
 	data := testData(30_000, 25)
 	srv := newServer(t, func(w http.ResponseWriter, r *http.Request) {
 		t.Errorf("unexpected request %s", r.URL)
 		http.NotFound(w, r)
 	})
-	hub := filepath.Join(os.Getenv("TORCH_HOME"), "hub", "checkpoints")
-	if TorchHubDir() != hub {
-		t.Fatalf("TorchHubDir = %q, want %q", TorchHubDir(), hub)
-	}
+	hub := hubDir
 	os.MkdirAll(hub, 0o755)
 	os.WriteFile(filepath.Join(hub, "w.pth"), data, 0o644)
-	opts := ResolveOptions{Registry: testRegistry(t, testEntry(srv.URL+"/w.pth", sha(data)[:8], "")), Downloader: fastDownloader()}
+	opts := ResolveOptions{CacheDir: cacheDir, TorchHubDir: hubDir, Registry: testRegistry(t, testEntry(srv.URL+"/w.pth", sha(data)[:8], "")), Downloader: fastDownloader()}
 	p, err := Resolve(context.Background(), tname, opts)
 	if err != nil || p != filepath.Join(hub, "w.pth") {
 		t.Fatalf("Resolve = %q, %v; want the torch hub file", p, err)
@@ -157,17 +152,17 @@ func TestResolveTorchHubReuse(t *testing.T) {
 }
 
 func TestResolveTorchHubWrongHashIgnored(t *testing.T) {
-	cacheDir := isolate(t)
+	cacheDir, hubDir := isolate(t)
 	data := testData(30_000, 26)
 	var rec recorder
 	srv := newServer(t, func(w http.ResponseWriter, r *http.Request) {
 		rec.add(r)
 		serve(w, r, data)
 	})
-	hub := TorchHubDir()
+	hub := hubDir
 	os.MkdirAll(hub, 0o755)
 	os.WriteFile(filepath.Join(hub, "w.pth"), testData(30_000, 27), 0o644)
-	opts := ResolveOptions{Registry: testRegistry(t, testEntry(srv.URL+"/w.pth", sha(data)[:8], "")), Downloader: fastDownloader()}
+	opts := ResolveOptions{CacheDir: cacheDir, TorchHubDir: hubDir, Registry: testRegistry(t, testEntry(srv.URL+"/w.pth", sha(data)[:8], "")), Downloader: fastDownloader()}
 	p, err := Resolve(context.Background(), tname, opts)
 	if err != nil || p != filepath.Join(cacheDir, "w.pth") || rec.count() != 1 {
 		t.Fatalf("Resolve = %q, %v, %d requests", p, err, rec.count())
@@ -175,7 +170,7 @@ func TestResolveTorchHubWrongHashIgnored(t *testing.T) {
 }
 
 func TestResolveOffline(t *testing.T) {
-	cacheDir := isolate(t)
+	cacheDir, hubDir := isolate(t)
 	data := testData(20_000, 28)
 	var rec recorder
 	srv := newServer(t, func(w http.ResponseWriter, r *http.Request) {
@@ -183,35 +178,31 @@ func TestResolveOffline(t *testing.T) {
 		serve(w, r, data)
 	})
 	reg := testRegistry(t, testEntry(srv.URL+"/w.pth", sha(data)[:8], ""))
-	for _, how := range []string{"flag", "env"} {
-		opts := ResolveOptions{Registry: reg, Offline: how == "flag"}
-		if how == "env" {
-			t.Setenv("GLIPCTL_OFFLINE", "1")
-		}
-		_, err := Resolve(context.Background(), tname, opts)
-		var oe *OfflineError
-		if !errors.As(err, &oe) || !strings.Contains(err.Error(), "w.pth") || !strings.Contains(err.Error(), cacheDir) {
-			t.Fatalf("%s: err = %v, want an offline error naming the file and cache", how, err)
-		}
-		t.Setenv("GLIPCTL_OFFLINE", "")
+	opts := ResolveOptions{CacheDir: cacheDir, TorchHubDir: hubDir, Registry: reg, Offline: true}
+	_, err := Resolve(context.Background(), tname, opts)
+	var oe *OfflineError
+	if !errors.As(err, &oe) || !strings.Contains(err.Error(), "w.pth") || !strings.Contains(err.Error(), cacheDir) || strings.Contains(err.Error(), "--") {
+		t.Fatalf("err = %v, want an offline error naming the file and cache, and no flag", err)
 	}
 	if rec.count() != 0 {
 		t.Fatalf("offline made %d requests", rec.count())
 	}
-	// Cache it, then offline finds it without the network.
-	if _, err := Resolve(context.Background(), tname, ResolveOptions{Registry: reg, Downloader: fastDownloader()}); err != nil {
+	// The package reads no environment: GLIPCTL_OFFLINE does not stop it
+	// (internal/cli turns it into the option).
+	t.Setenv("GLIPCTL_OFFLINE", "1")
+	if _, err := Resolve(context.Background(), tname, ResolveOptions{CacheDir: cacheDir, TorchHubDir: hubDir, Registry: reg, Downloader: fastDownloader()}); err != nil {
 		t.Fatal(err)
 	}
 	srv.Close()
-	t.Setenv("GLIPCTL_OFFLINE", "true")
-	p, err := Resolve(context.Background(), tname, ResolveOptions{Registry: reg})
+	// Cached now: offline finds it without the network.
+	p, err := Resolve(context.Background(), tname, ResolveOptions{CacheDir: cacheDir, TorchHubDir: hubDir, Registry: reg, Offline: true})
 	if err != nil || p != filepath.Join(cacheDir, "w.pth") {
 		t.Fatalf("offline cached Resolve = %q, %v", p, err)
 	}
 }
 
 func TestResolveMirror(t *testing.T) {
-	isolate(t)
+	cacheDir, hubDir := isolate(t)
 	data := testData(20_000, 29)
 	var rec recorder
 	srv := newServer(t, func(w http.ResponseWriter, r *http.Request) {
@@ -220,24 +211,21 @@ func TestResolveMirror(t *testing.T) {
 	})
 	const orig = "https://download.openmmlab.com/mmclassification/v1/glip/w.pth"
 	reg := testRegistry(t, testEntry(orig, sha(data)[:8], ""))
-	for _, how := range []string{"option", "env"} {
-		cache := t.TempDir()
-		opts := ResolveOptions{Registry: reg, CacheDir: cache, Downloader: fastDownloader()}
-		if how == "option" {
-			opts.Mirror = srv.URL + "/prefix"
-		} else {
-			t.Setenv("GLIPCTL_MIRROR", srv.URL+"/prefix")
-		}
-		p, err := Resolve(context.Background(), tname, opts)
-		if err != nil || p != filepath.Join(cache, "w.pth") {
-			t.Fatalf("%s: %q, %v", how, p, err)
-		}
+	cache := t.TempDir()
+	opts := ResolveOptions{CacheDir: cache, Registry: reg, Downloader: fastDownloader(), Mirror: srv.URL + "/prefix"}
+	p, err := Resolve(context.Background(), tname, opts)
+	if err != nil || p != filepath.Join(cache, "w.pth") {
+		t.Fatalf("%q, %v", p, err)
 	}
-	if got := rec.pathList(); !slices.Equal(got, []string{"/prefix/mmclassification/v1/glip/w.pth", "/prefix/mmclassification/v1/glip/w.pth"}) {
+	if got := rec.pathList(); !slices.Equal(got, []string{"/prefix/mmclassification/v1/glip/w.pth"}) {
 		t.Errorf("mirror got paths %q", got)
 	}
+	// GLIPCTL_MIRROR is internal/cli's business: here it changes nothing.
 	t.Setenv("GLIPCTL_MIRROR", "not a url")
-	if _, err := Resolve(context.Background(), tname, ResolveOptions{Registry: reg}); err == nil || !strings.Contains(err.Error(), "mirror") {
+	if _, err := Resolve(context.Background(), tname, ResolveOptions{CacheDir: cacheDir, TorchHubDir: hubDir, Registry: reg, Offline: true}); err == nil || strings.Contains(err.Error(), "mirror") {
+		t.Errorf("GLIPCTL_MIRROR was read: %v", err)
+	}
+	if _, err := Resolve(context.Background(), tname, ResolveOptions{CacheDir: cacheDir, Registry: reg, Mirror: "not a url"}); err == nil || !strings.Contains(err.Error(), "mirror") {
 		t.Errorf("bad mirror: %v", err)
 	}
 }
@@ -246,8 +234,8 @@ func TestResolveMirror(t *testing.T) {
 // fails, the second serves it; its sha256 is logged and recorded, and a
 // later change to the file is caught.
 func TestResolveOfficial(t *testing.T) {
-	cacheDir := isolate(t)
-	data := testData(40_000, 30)
+	cacheDir, hubDir := isolate(t)
+	data := fixture(t, "official_small.pth")
 	var rec recorder
 	srv := newServer(t, func(w http.ResponseWriter, r *http.Request) {
 		rec.add(r)
@@ -259,7 +247,7 @@ func TestResolveOfficial(t *testing.T) {
 	})
 	reg := testRegistry(t, testEntry(srv.URL+"/w.pth", "00000000", srv.URL))
 	var log bytes.Buffer
-	opts := ResolveOptions{Registry: reg, Downloader: fastDownloader(), Log: &log}
+	opts := ResolveOptions{CacheDir: cacheDir, TorchHubDir: hubDir, Registry: reg, Downloader: fastDownloader(), Log: &log}
 	p, err := Resolve(context.Background(), OfficialPrefix+tname, opts)
 	if err != nil || p != filepath.Join(cacheDir, "official.pth") || !bytes.Equal(readFile(t, p), data) {
 		t.Fatalf("Resolve = %q, %v", p, err)
@@ -302,11 +290,11 @@ func TestResolveOfficial(t *testing.T) {
 // TestResolveVerify: with the manifest's size and mtime unchanged a cached
 // file is trusted without re-hashing; Verify re-hashes it.
 func TestResolveVerify(t *testing.T) {
-	isolate(t)
+	cacheDir, hubDir := isolate(t)
 	data := testData(40_000, 32)
 	srv := newServer(t, func(w http.ResponseWriter, r *http.Request) { serve(w, r, data) })
 	reg := testRegistry(t, testEntry(srv.URL+"/w.pth", sha(data)[:8], ""))
-	opts := ResolveOptions{Registry: reg, Downloader: fastDownloader()}
+	opts := ResolveOptions{CacheDir: cacheDir, TorchHubDir: hubDir, Registry: reg, Downloader: fastDownloader()}
 	p, err := Resolve(context.Background(), tname, opts)
 	if err != nil {
 		t.Fatal(err)
@@ -330,12 +318,12 @@ func TestResolveVerify(t *testing.T) {
 // TestResolveUnrecordedCachedFile: a file put in the cache by hand is
 // hashed, checked against the registry and recorded.
 func TestResolveUnrecordedCachedFile(t *testing.T) {
-	cacheDir := isolate(t)
+	cacheDir, hubDir := isolate(t)
 	data := testData(10_000, 33)
 	reg := testRegistry(t, testEntry("http://127.0.0.1:1/w.pth", sha(data)[:8], ""))
 	os.MkdirAll(cacheDir, 0o755)
 	os.WriteFile(filepath.Join(cacheDir, "w.pth"), data, 0o644)
-	opts := ResolveOptions{Registry: reg, Offline: true}
+	opts := ResolveOptions{CacheDir: cacheDir, TorchHubDir: hubDir, Registry: reg, Offline: true}
 	if _, err := Resolve(context.Background(), tname, opts); err != nil {
 		t.Fatal(err)
 	}
@@ -350,27 +338,27 @@ func TestResolveUnrecordedCachedFile(t *testing.T) {
 }
 
 func TestResolvePathsAndUnknownNames(t *testing.T) {
-	isolate(t)
+	cacheDir, hubDir := isolate(t)
 	dir := t.TempDir()
 	f := filepath.Join(dir, "x.pth")
 	os.WriteFile(f, []byte("abc"), 0o644)
-	if p, err := Resolve(context.Background(), f, ResolveOptions{}); err != nil || p != f {
+	if p, err := Resolve(context.Background(), f, ResolveOptions{CacheDir: cacheDir, TorchHubDir: hubDir}); err != nil || p != f {
 		t.Errorf("existing file: %q, %v", p, err)
 	}
-	if _, err := Resolve(context.Background(), f, ResolveOptions{SHA256: "00000000"}); err == nil || !strings.Contains(err.Error(), sha([]byte("abc"))) {
+	if _, err := Resolve(context.Background(), f, ResolveOptions{CacheDir: cacheDir, TorchHubDir: hubDir, SHA256: "00000000"}); err == nil || !strings.Contains(err.Error(), sha([]byte("abc"))) {
 		t.Errorf("pinned path: %v", err)
 	}
-	if _, err := Resolve(context.Background(), f, ResolveOptions{SHA256: sha([]byte("abc"))}); err != nil {
+	if _, err := Resolve(context.Background(), f, ResolveOptions{CacheDir: cacheDir, TorchHubDir: hubDir, SHA256: sha([]byte("abc"))}); err != nil {
 		t.Errorf("pinned path, right hash: %v", err)
 	}
-	if _, err := Resolve(context.Background(), f, ResolveOptions{SHA256: "xyz"}); err == nil {
+	if _, err := Resolve(context.Background(), f, ResolveOptions{CacheDir: cacheDir, TorchHubDir: hubDir, SHA256: "xyz"}); err == nil {
 		t.Error("bad --sha256 accepted")
 	}
-	if _, err := Resolve(context.Background(), dir, ResolveOptions{}); err == nil || !strings.Contains(err.Error(), "directory") {
+	if _, err := Resolve(context.Background(), dir, ResolveOptions{CacheDir: cacheDir, TorchHubDir: hubDir}); err == nil || !strings.Contains(err.Error(), "directory") {
 		t.Errorf("directory: %v", err)
 	}
 	for _, arg := range []string{"nope.pth", "swin-t", "official:nope", filepath.Join(dir, "missing.pth")} {
-		_, err := Resolve(context.Background(), arg, ResolveOptions{})
+		_, err := Resolve(context.Background(), arg, ResolveOptions{CacheDir: cacheDir, TorchHubDir: hubDir})
 		var ue *UnknownModelError
 		if !errors.As(err, &ue) || !strings.Contains(err.Error(), arg) ||
 			!strings.Contains(err.Error(), "swin-t_glip-pre_3rdparty") || !strings.Contains(err.Error(), "swin-l_glip-pre_3rdparty_384px") {
@@ -378,7 +366,7 @@ func TestResolvePathsAndUnknownNames(t *testing.T) {
 		}
 	}
 	// The real zoo offline with an empty cache: a clear error, no network.
-	_, err := Resolve(context.Background(), "swin-l_glip-pre_3rdparty_384px", ResolveOptions{Offline: true})
+	_, err := Resolve(context.Background(), "swin-l_glip-pre_3rdparty_384px", ResolveOptions{CacheDir: cacheDir, TorchHubDir: hubDir, Offline: true})
 	if err == nil || !strings.Contains(err.Error(), "swin-l_glip-pre_3rdparty_384px_20230413-04b198e8.pth") {
 		t.Errorf("offline real zoo: %v", err)
 	}
@@ -387,7 +375,7 @@ func TestResolvePathsAndUnknownNames(t *testing.T) {
 // TestConcurrentGoroutines: two downloads of one file at once; the second
 // waits for the lock and then uses the first's verified file.
 func TestConcurrentGoroutines(t *testing.T) {
-	cacheDir := isolate(t)
+	cacheDir, hubDir := isolate(t)
 	data := testData(500_000, 35)
 	var rec recorder
 	arrived := make(chan struct{}, 10)
@@ -407,7 +395,7 @@ func TestConcurrentGoroutines(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			opts := ResolveOptions{Registry: reg, Downloader: fastDownloader()}
+			opts := ResolveOptions{CacheDir: cacheDir, TorchHubDir: hubDir, Registry: reg, Downloader: fastDownloader()}
 			if log != nil {
 				opts.Log = log
 			}
@@ -440,7 +428,7 @@ func TestConcurrentGoroutines(t *testing.T) {
 // TestConcurrentProcesses: the same with two glipctl processes (this test
 // binary re-executed as a helper, see TestMain).
 func TestConcurrentProcesses(t *testing.T) {
-	cacheDir := isolate(t)
+	cacheDir, _ := isolate(t)
 	data := testData(500_000, 36)
 	var rec recorder
 	arrived := make(chan struct{}, 10)
@@ -500,7 +488,7 @@ func TestConcurrentProcesses(t *testing.T) {
 // TestProxyFromEnvironment: in a child process with HTTP_PROXY set, the
 // download of http://zoo.example.invalid/... goes through the proxy.
 func TestProxyFromEnvironment(t *testing.T) {
-	cacheDir := isolate(t)
+	cacheDir, _ := isolate(t)
 	data := testData(10_000, 37)
 	var rec recorder
 	proxy := newServer(t, func(w http.ResponseWriter, r *http.Request) {
@@ -530,51 +518,5 @@ func TestProxyFromEnvironment(t *testing.T) {
 	}
 	if rec.count() != 1 || !bytes.Equal(readFile(t, filepath.Join(cacheDir, "w.pth")), data) {
 		t.Fatalf("proxy saw %d requests; output %s", rec.count(), out)
-	}
-}
-
-func TestCacheDir(t *testing.T) {
-	t.Setenv("GLIPCTL_CACHE", "")
-	t.Setenv("XDG_CACHE_HOME", "")
-	t.Setenv("HOME", "/home/u")
-	for _, c := range []struct{ flag, env, xdg, want string }{
-		{"/f", "/e", "/x", "/f"},
-		{"", "/e", "/x", "/e"},
-		{"", "", "/x", "/x/glipctl"},
-		{"", "", "relative", "/home/u/.cache/glipctl"},
-		{"", "", "", "/home/u/.cache/glipctl"},
-	} {
-		t.Setenv("GLIPCTL_CACHE", c.env)
-		t.Setenv("XDG_CACHE_HOME", c.xdg)
-		if got, err := CacheDir(c.flag); err != nil || got != c.want {
-			t.Errorf("CacheDir(%+v) = %q, %v", c, got, err)
-		}
-	}
-	t.Setenv("TORCH_HOME", "")
-	t.Setenv("XDG_CACHE_HOME", "")
-	if got := TorchHubDir(); got != "/home/u/.cache/torch/hub/checkpoints" {
-		t.Errorf("TorchHubDir = %q", got)
-	}
-	t.Setenv("TORCH_HOME", "/t")
-	if got := TorchHubDir(); got != "/t/hub/checkpoints" {
-		t.Errorf("TorchHubDir = %q", got)
-	}
-}
-
-func TestAddFlags(t *testing.T) {
-	var o ResolveOptions
-	fs := pflag.NewFlagSet("x", pflag.ContinueOnError)
-	o.AddFlags(fs)
-	if err := fs.Parse([]string{"--offline", "--cache-dir", "/c", "--mirror", "http://m"}); err != nil {
-		t.Fatal(err)
-	}
-	if !o.Offline || o.CacheDir != "/c" || o.Mirror != "http://m" {
-		t.Errorf("%+v", o)
-	}
-	if err := (ResolveOptions{Mirror: "m"}).Validate(); err == nil {
-		t.Error("bad mirror validated")
-	}
-	if err := (ResolveOptions{SHA256: "abc"}).Validate(); err == nil {
-		t.Error("short sha256 validated")
 	}
 }

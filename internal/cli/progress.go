@@ -1,4 +1,4 @@
-package zoo
+package cli
 
 import (
 	"fmt"
@@ -7,17 +7,19 @@ import (
 	"time"
 
 	"github.com/schollz/progressbar/v3"
+
+	"github.com/glipctl/glipctl/internal/zoo"
 )
 
 // DefaultProgressInterval is how often a non-terminal progress line is
 // written.
 const DefaultProgressInterval = 5 * time.Second
 
-// NewProgress returns a ProgressFunc writing to w: a progress bar when w is
-// a terminal (tty), else a short line every interval (0 means
+// NewProgress returns a zoo.ProgressFunc writing to w: a progress bar when
+// w is a terminal (tty), else a short line every interval (0 means
 // DefaultProgressInterval) and one when a file is complete. It is safe for
 // concurrent use.
-func NewProgress(w io.Writer, tty bool, interval time.Duration) ProgressFunc {
+func NewProgress(w io.Writer, tty bool, interval time.Duration) zoo.ProgressFunc {
 	if interval <= 0 {
 		interval = DefaultProgressInterval
 	}
@@ -27,7 +29,7 @@ func NewProgress(w io.Writer, tty bool, interval time.Duration) ProgressFunc {
 		last time.Time
 	)
 	if tty {
-		return func(p Progress) {
+		return func(p zoo.Progress) {
 			mu.Lock()
 			defer mu.Unlock()
 			if bar == nil {
@@ -58,40 +60,26 @@ func NewProgress(w io.Writer, tty bool, interval time.Duration) ProgressFunc {
 			}
 		}
 	}
-	return func(p Progress) {
+	return func(p zoo.Progress) {
 		mu.Lock()
 		defer mu.Unlock()
 		now := time.Now()
 		switch {
 		case p.Final && p.Total >= 0 && p.Done == p.Total:
-			fmt.Fprintf(w, "%s: %s done\n", p.File, humanBytes(p.Done))
+			fmt.Fprintf(w, "%s: %s done\n", p.File, zoo.HumanBytes(p.Done))
 		case p.Final:
 		case last.IsZero():
 			last = now
 		case now.Sub(last) >= interval:
 			last = now
 			if p.Total > 0 {
-				fmt.Fprintf(w, "%s: %s of %s (%d%%)\n", p.File, humanBytes(p.Done), humanBytes(p.Total), p.Done*100/p.Total)
+				fmt.Fprintf(w, "%s: %s of %s (%d%%)\n", p.File, zoo.HumanBytes(p.Done), zoo.HumanBytes(p.Total), p.Done*100/p.Total)
 			} else {
-				fmt.Fprintf(w, "%s: %s\n", p.File, humanBytes(p.Done))
+				fmt.Fprintf(w, "%s: %s\n", p.File, zoo.HumanBytes(p.Done))
 			}
 		}
 		if p.Final {
 			last = time.Time{}
 		}
 	}
-}
-
-// humanBytes formats n as "12.3 MiB".
-func humanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit && exp < 5; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
