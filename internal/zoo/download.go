@@ -132,7 +132,7 @@ func checkRedirect(req *http.Request, via []*http.Request) error {
 		}
 	}
 	if len(via) >= maxRedirects {
-		return &permanentError{fmt.Errorf("more than %d redirects", maxRedirects)}
+		return &permanentError{fmt.Errorf("stopped after %d redirects", maxRedirects)}
 	}
 	return nil
 }
@@ -537,6 +537,7 @@ func (d *Downloader) attempt(ctx context.Context, f *os.File, rawURL, part strin
 		h := head
 		head = nil
 		if err := d.Head(h); err != nil {
+			f.Truncate(0) // known garbage: nothing to resume
 			return &permanentError{fmt.Errorf("%s: %v", host, err)}
 		}
 		return nil
@@ -553,6 +554,7 @@ func (d *Downloader) attempt(ctx context.Context, f *os.File, rawURL, part strin
 		if n > 0 {
 			wd.received.Add(int64(n))
 			if offset+int64(n) > limit {
+				f.Truncate(0) // known garbage: nothing to resume
 				return &permanentError{fmt.Errorf("%s: the body exceeds the %d bytes this file can have", host, limit)}
 			}
 			if total >= 0 && offset+int64(n) > total {

@@ -185,6 +185,12 @@ func requestedOffset(t *testing.T, r *http.Request) int {
 // cutResponse answers the request for data from the requested offset, but
 // hijacks the connection and closes it after the byte at offset end.
 func cutResponse(t *testing.T, w http.ResponseWriter, r *http.Request, data []byte, end int) {
+	cutResponseWith(t, w, r, data, end, "")
+}
+
+// cutResponseWith is cutResponse with extra header lines (each ending in
+// "\r\n") in the response.
+func cutResponseWith(t *testing.T, w http.ResponseWriter, r *http.Request, data []byte, end int, header string) {
 	off := requestedOffset(t, r)
 	conn, bw, err := w.(http.Hijacker).Hijack()
 	if err != nil {
@@ -193,9 +199,9 @@ func cutResponse(t *testing.T, w http.ResponseWriter, r *http.Request, data []by
 	}
 	defer conn.Close()
 	if r.Header.Get("Range") != "" {
-		fmt.Fprintf(bw, "HTTP/1.1 206 Partial Content\r\nContent-Range: bytes %d-%d/%d\r\nContent-Length: %d\r\n\r\n", off, len(data)-1, len(data), len(data)-off)
+		fmt.Fprintf(bw, "HTTP/1.1 206 Partial Content\r\n%sContent-Range: bytes %d-%d/%d\r\nContent-Length: %d\r\n\r\n", header, off, len(data)-1, len(data), len(data)-off)
 	} else {
-		fmt.Fprintf(bw, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n", len(data))
+		fmt.Fprintf(bw, "HTTP/1.1 200 OK\r\n%sContent-Length: %d\r\n\r\n", header, len(data))
 	}
 	if end > off {
 		bw.Write(data[off:end])

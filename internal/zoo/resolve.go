@@ -425,6 +425,9 @@ func Fetch(ctx context.Context, e Entry, official bool, opts ResolveOptions) (st
 		}
 	}
 	if src == "" {
+		if st, err := os.Stat(part); err == nil && st.Size() == 0 {
+			removePart() // nothing worth resuming
+		}
 		return "", fmt.Errorf("download %s: %s", f.Name, strings.Join(errs, "; "))
 	}
 	hashed, err := os.Stat(part)
