@@ -2,17 +2,23 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -285,5 +291,170 @@ func TestDownloadThenConvertDoesNotRehash(t *testing.T) {
 		if rep.Source.SHA256 != dlSHA256(data) || rep.Source.SHA256Source != c.want {
 			t.Errorf("%v: source %+v, want sha256 %s from %q", c.args, rep.Source, dlSHA256(data), c.want)
 		}
+	}
+}
+
+// The child process of the signal tests: this test binary, re-executed
+// with GLIPCTL_TEST_DOWNLOAD_CHILD set, runs the download command under a
+// root context cancelled by SIGINT and SIGTERM, as main does, with a
+// registry whose official file is at $GLIPCTL_TEST_BASE/o.pth.
+func init() {
+	if os.Getenv("GLIPCTL_TEST_DOWNLOAD_CHILD") == "" {
+		return
+	}
+	os.Exit(downloadChild(strings.Fields(os.Getenv("GLIPCTL_TEST_ARGS"))))
+}
+
+func downloadChild(args []string) int {
+	base := os.Getenv("GLIPCTL_TEST_BASE")
+	reg, err := zoo.NewRegistry([]zoo.Entry{{
+		Name: "swin-t_glip-pre_3rdparty", Display: "Swin-T",
+		Arch:       swin.Arch{EmbedDim: 8, Depths: []int{2, 2, 2, 2}, Heads: []int{1, 2, 4, 8}, Window: 7, PatchSize: 4, InChans: 3, MLPRatio: 4},
+		OutIndices: []int{1, 2, 3},
+		Weights:    zoo.File{Name: "w.pth", URLs: []string{base + "/w.pth"}, SHA256: "00000000"},
+		Official:   zoo.File{Name: "o.pth", URLs: []string{base + "/o.pth"}},
+	}})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return exitError
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	io := defaultStreams()
+	cmd := newDownloadCmd(io, func(o *downloadOptions) error {
+		o.Zoo.Base.Registry = reg
+		return downloadRun(o)
+	})
+	cmd.SetArgs(args)
+	cmd.SilenceUsage, cmd.SilenceErrors = true, true
+	if err := cmd.ExecuteContext(ctx); err != nil {
+		fmt.Fprintf(io.ErrOut, "glipctl: %s\n", oneLine(err.Error()))
+		return dlExitCode(err)
+	}
+	return exitOK
+}
+
+// slowWriter sends a response 8 KiB at a time, 10 ms apart, counting the
+// bytes sent.
+type slowWriter struct {
+	http.ResponseWriter
+	sent *atomic.Int64
+}
+
+func (s slowWriter) Write(p []byte) (int, error) {
+	n := 0
+	for len(p) > 0 {
+		k := min(8192, len(p))
+		m, err := s.ResponseWriter.Write(p[:k])
+		n += m
+		s.sent.Add(int64(m))
+		if err != nil {
+			return n, err
+		}
+		s.ResponseWriter.(http.Flusher).Flush()
+		time.Sleep(10 * time.Millisecond)
+		p = p[k:]
+	}
+	return n, nil
+}
+
+// TestDownloadSignalThenResume sends a real SIGINT (and, separately, a
+// SIGTERM and a SIGKILL) to a child process in the middle of a download of
+// a hash-less file. SIGINT and SIGTERM: exit 1, "interrupted (run it again
+// to resume)", the .part and its validator kept. Then the same command
+// again resumes (Range with If-Range) and completes with exactly the
+// server's file.
+func TestDownloadSignalThenResume(t *testing.T) {
+	data, err := os.ReadFile(fixture("official_small.pth"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGKILL} {
+		t.Run(sig.String(), func(t *testing.T) {
+			var sent atomic.Int64
+			var slow atomic.Bool
+			slow.Store(true)
+			var mu sync.Mutex
+			var ranges, ifRanges []string
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				mu.Lock()
+				ranges = append(ranges, r.Header.Get("Range"))
+				ifRanges = append(ifRanges, r.Header.Get("If-Range"))
+				mu.Unlock()
+				w.Header().Set("ETag", `"x1"`)
+				var rw http.ResponseWriter = w
+				if slow.Load() {
+					rw = slowWriter{w, &sent}
+				}
+				http.ServeContent(rw, r, "", time.Time{}, bytes.NewReader(data))
+			}))
+			defer srv.Close()
+			cache := t.TempDir()
+			child := func() *exec.Cmd {
+				c := exec.Command(os.Args[0], "-test.run=^$")
+				c.Env = append(os.Environ(), "GLIPCTL_TEST_DOWNLOAD_CHILD=1", "GLIPCTL_TEST_BASE="+srv.URL,
+					"GLIPCTL_TEST_ARGS=--official --dir "+cache+" swin-t_glip-pre_3rdparty")
+				return c
+			}
+			c := child()
+			var stderr bytes.Buffer
+			c.Stderr = &stderr
+			if err := c.Start(); err != nil {
+				t.Fatal(err)
+			}
+			deadline := time.Now().Add(10 * time.Second)
+			for sent.Load() < 200_000 && time.Now().Before(deadline) {
+				time.Sleep(5 * time.Millisecond)
+			}
+			if sent.Load() < 200_000 {
+				c.Process.Kill()
+				t.Fatalf("the child did not download; stderr %s", stderr.String())
+			}
+			start := time.Now()
+			if err := c.Process.Signal(sig); err != nil {
+				t.Fatal(err)
+			}
+			err := c.Wait()
+			if el := time.Since(start); el > 5*time.Second {
+				t.Errorf("the child took %v to stop", el)
+			}
+			code := c.ProcessState.ExitCode()
+			if sig == syscall.SIGKILL {
+				if code != -1 {
+					t.Errorf("SIGKILL: exit %d, %v", code, err)
+				}
+			} else if code != exitError || !strings.Contains(stderr.String(), "download swin-t_glip-pre_3rdparty: interrupted (run it again to resume)") {
+				t.Errorf("exit %d, stderr %q", code, stderr.String())
+			}
+			part := filepath.Join(cache, "o.pth.part")
+			st, err := os.Stat(part)
+			if err != nil || st.Size() == 0 || st.Size() >= int64(len(data)) {
+				t.Fatalf("partial file after %v: %v, %v", sig, st, err)
+			}
+			if _, err := os.Stat(part + ".meta"); err != nil {
+				t.Errorf("validator sidecar: %v", err)
+			}
+			if _, err := os.Stat(filepath.Join(cache, "o.pth")); !os.IsNotExist(err) {
+				t.Errorf("final file exists after %v", sig)
+			}
+			// Resume.
+			slow.Store(false)
+			c = child()
+			var stdout bytes.Buffer
+			stderr.Reset()
+			c.Stdout, c.Stderr = &stdout, &stderr
+			if err := c.Run(); err != nil {
+				t.Fatalf("resume: %v; stderr %s", err, stderr.String())
+			}
+			got, err := os.ReadFile(filepath.Join(cache, "o.pth"))
+			if err != nil || !bytes.Equal(got, data) || stdout.String() != filepath.Join(cache, "o.pth")+"\n" {
+				t.Fatalf("resumed file differs (%v) or stdout %q", err, stdout.String())
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if len(ranges) != 2 || ranges[1] != fmt.Sprintf("bytes=%d-", st.Size()) || ifRanges[1] != `"x1"` {
+				t.Errorf("requests: Range %q If-Range %q, want a resume from %d with If-Range", ranges, ifRanges, st.Size())
+			}
+		})
 	}
 }
