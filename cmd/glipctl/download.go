@@ -45,7 +45,7 @@ file's stat), so 'glipctl convert' of the file does not hash it again.
 A download gives up on a URL (and tries the next mirror) when it cannot get
 better: a 4xx status, a redirect loop, oversized headers, a body that is not a
 PyTorch checkpoint or exceeds the file's size bound. It retries network
-errors, 5xx and stalls, a few times; a stall is less than 1 KiB/s over 20 s,
+errors, 5xx and stalls, a few times; a stall is less than 1 KiB/s over 15 s,
 silence included. --timeout bounds the whole download. A full disk or another
 local error stops at once, keeping the .part; so does an interruption (Ctrl-C):
 run the command again to resume. The official files, having no published

@@ -458,3 +458,35 @@ func TestDownloadSignalThenResume(t *testing.T) {
 		})
 	}
 }
+
+// TestDownloadErrorLine: every mirror fails; the error is one line of at
+// most 200 characters naming the file and each mirror's problem by host,
+// not each mirror's full URL.
+func TestDownloadErrorLine(t *testing.T) {
+	zooTestEnv(t)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/blob/") {
+			http.Error(w, "Public access is not permitted on this storage account.", http.StatusConflict)
+			return
+		}
+		http.NotFound(w, r)
+	}))
+	defer srv.Close()
+	reg, err := zoo.NewRegistry([]zoo.Entry{{
+		Name: "swin-t_glip-pre_3rdparty", Display: "Swin-T",
+		Arch:     swin.Arch{EmbedDim: 8, Depths: []int{2, 2, 2, 2}, Heads: []int{1, 2, 4, 8}, Window: 7, PatchSize: 4, InChans: 3, MLPRatio: 4},
+		Weights:  zoo.File{Name: "w.pth", URLs: []string{srv.URL + "/w.pth"}, SHA256: "00000000"},
+		Official: zoo.File{Name: "glip_tiny_model_o365_goldg_cc_sbu.pth", URLs: []string{srv.URL + "/GLIPModel/GLIP/resolve/main/glip_tiny_model_o365_goldg_cc_sbu.pth", srv.URL + "/blob/data/GLIPv1_Open/models/glip_tiny_model_o365_goldg_cc_sbu.pth"}},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out, errOut bytes.Buffer
+	io := &IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut}
+	err = downloadRun(testDownloadOptions(io, reg, "official:swin-t_glip-pre_3rdparty"))
+	host := strings.TrimPrefix(srv.URL, "http://")
+	want := "download glip_tiny_model_o365_goldg_cc_sbu.pth: " + host + ": 404 Not Found; " + host + ": 409 Conflict"
+	if dlExitCode(err) != exitError || err.Error() != want || len(err.Error()) > 200 {
+		t.Errorf("error %q (%d chars), want %q", err, len(err.Error()), want)
+	}
+}

@@ -22,7 +22,7 @@ const (
 	DefaultRetries      = 3
 	DefaultBackoff      = time.Second
 	DefaultMaxBackoff   = 30 * time.Second
-	DefaultStallTimeout = 20 * time.Second
+	DefaultStallTimeout = 15 * time.Second
 	DefaultMinRate      = 1024 // bytes per second
 	DefaultMaxSize      = 64 << 30
 	// maxRedirects is how many redirects one request may follow.
