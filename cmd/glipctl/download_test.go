@@ -227,12 +227,12 @@ func TestDownloadFlags(t *testing.T) {
 	io, _, _ := dlStreams()
 	var got *downloadOptions
 	cmd := newDownloadCmd(io, func(o *downloadOptions) error { got = o; return nil })
-	cmd.SetArgs([]string{"--dir", "/d", "--official", "--mirror", "http://m", "--offline", "--sha256", "abcdef12", "-q", "swin-t_glip-pre_3rdparty"})
+	cmd.SetArgs([]string{"--dir", "/d", "--official", "--mirror", "http://m", "--offline", "--sha256", "abcdef12", "--timeout", "90s", "-q", "swin-t_glip-pre_3rdparty"})
 	if err := cmd.Execute(); err != nil {
 		t.Fatal(err)
 	}
 	if got.Name != "swin-t_glip-pre_3rdparty" || !got.Official || !got.Quiet || got.Zoo.CacheDir != "/d" ||
-		got.Zoo.Mirror != "http://m" || !got.Zoo.Offline || got.Zoo.Base.SHA256 != "abcdef12" {
+		got.Zoo.Mirror != "http://m" || !got.Zoo.Offline || got.Zoo.Base.SHA256 != "abcdef12" || got.Zoo.Timeout != 90*time.Second {
 		t.Errorf("options %+v", got)
 	}
 	cmd = newDownloadCmd(io, func(o *downloadOptions) error { got = o; return nil })

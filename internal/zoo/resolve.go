@@ -125,7 +125,7 @@ type TimeLimitError struct {
 }
 
 func (e *TimeLimitError) Error() string {
-	return fmt.Sprintf("download %s: not finished within the time limit of %v (the partial file is kept: run again to resume)", e.File, e.Limit)
+	return fmt.Sprintf("download %s: not finished within the time limit of %v; the partial file is kept, run again to resume", e.File, e.Limit)
 }
 
 // Resolve turns a command-line argument into the path of a checkpoint:
