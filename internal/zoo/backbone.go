@@ -33,7 +33,7 @@ func checkTorchHead(head []byte) error {
 	case ckpt.FormatTorchZip, ckpt.FormatTorchLegacy:
 		return nil
 	}
-	return errors.New("the body does not start like a PyTorch checkpoint (neither a zip archive nor a pickle)")
+	return errors.New("not a PyTorch checkpoint (starts as neither a zip nor a pickle)")
 }
 
 // CheckBackbone proves that path holds the checkpoint e describes: it

@@ -428,7 +428,7 @@ func Fetch(ctx context.Context, e Entry, official bool, opts ResolveOptions) (st
 		if st, err := os.Stat(part); err == nil && st.Size() == 0 {
 			removePart() // nothing worth resuming
 		}
-		return "", fmt.Errorf("download %s: %s", f.Name, strings.Join(errs, "; "))
+		return "", fmt.Errorf("download %s: %s", f.Name, joinErrors(errs))
 	}
 	hashed, err := os.Stat(part)
 	if err != nil {
@@ -465,4 +465,23 @@ func Fetch(ctx context.Context, e Entry, official bool, opts ResolveOptions) (st
 		opts.logf("%s: sha256 %s verified", final, sum)
 	}
 	return final, nil
+}
+
+// joinErrors joins the mirrors' errors with "; ", each distinct one once
+// (a mirror option sends every URL to one host), with a count if repeated.
+func joinErrors(errs []string) string {
+	var order []string
+	n := map[string]int{}
+	for _, e := range errs {
+		if n[e] == 0 {
+			order = append(order, e)
+		}
+		n[e]++
+	}
+	for i, e := range order {
+		if n[e] > 1 {
+			order[i] = fmt.Sprintf("%s (%d URLs)", e, n[e])
+		}
+	}
+	return strings.Join(order, "; ")
 }
