@@ -319,6 +319,9 @@ func Fetch(ctx context.Context, e Entry, official bool, opts ResolveOptions) (st
 		if isFile(tp) {
 			sum, err := c.check(ctx, tp, co)
 			if err == nil {
+				err = prove(tp)
+			}
+			if err == nil {
 				opts.logf("%s: found in torch hub's cache, sha256 %s", tp, sum)
 				return tp, nil
 			}
