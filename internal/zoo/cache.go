@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/glipctl/glipctl/internal/atomicfile"
 	"github.com/glipctl/glipctl/internal/digest"
 )
 
@@ -99,41 +100,7 @@ func (c *cache) record(ctx context.Context, key string, f manifestFile) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(c.manifestPath(), append(data, '\n'))
-}
-
-// writeFileAtomic writes data to a temp file beside path, syncs it and
-// renames it over path.
-func writeFileAtomic(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	ok := false
-	defer func() {
-		if !ok {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if _, err := tmp.Write(data); err != nil {
-		return err
-	}
-	if err := tmp.Chmod(0o644); err != nil {
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return err
-	}
-	ok = true
-	syncDir(filepath.Dir(path))
-	return nil
+	return atomicfile.WriteFile(context.Background(), c.manifestPath(), append(data, '\n'), atomicfile.Options{Replace: true})
 }
 
 // syncDir makes a rename in dir durable; errors are ignored (some file
