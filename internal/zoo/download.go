@@ -15,6 +15,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/glipctl/glipctl/internal/atomicfile"
 )
 
 // Defaults of a Downloader's zero fields.
@@ -514,7 +516,7 @@ func (d *Downloader) attempt(ctx context.Context, f *os.File, rawURL, part strin
 			meta.ETag = et
 		}
 		data, _ := json.Marshal(meta)
-		if err := os.WriteFile(MetaPath(part), data, 0o644); err != nil {
+		if err := atomicfile.WriteFile(ctx, MetaPath(part), data, atomicfile.Options{Replace: true, NoSync: true}); err != nil {
 			return localError("writing", MetaPath(part), err)
 		}
 	}
