@@ -116,5 +116,17 @@ func downloadRun(opts *downloadOptions) error {
 		return err
 	}
 	fmt.Fprintln(opts.IO.Out, path)
+	if opts.IO.Actions != nil {
+		// In GitHub Actions, later steps get the file as outputs.
+		sum, err := zo.Base.Digests().File(ctx, path)
+		if err != nil {
+			return err
+		}
+		for _, kv := range [][2]string{{"path", path}, {"sha256", sum.SHA256}} {
+			if err := opts.IO.Actions.SetOutput(kv[0], kv[1]); err != nil {
+				return fmt.Errorf("GITHUB_OUTPUT: %w", err)
+			}
+		}
+	}
 	return nil
 }

@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
@@ -23,6 +22,7 @@ import (
 	"time"
 
 	"github.com/glipctl/glipctl/internal/cli"
+	"github.com/glipctl/glipctl/internal/ghactions"
 	"github.com/glipctl/glipctl/internal/swin"
 	"github.com/glipctl/glipctl/internal/zoo"
 )
@@ -90,23 +90,6 @@ func testZooRegistry(t *testing.T, base, wsha string) *zoo.Registry {
 	return r
 }
 
-func dlStreams() (*IOStreams, *bytes.Buffer, *bytes.Buffer) {
-	var out, errOut bytes.Buffer
-	return &IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut}, &out, &errOut
-}
-
-// dlExitCode maps err to the exit code run would return.
-func dlExitCode(err error) int {
-	if err == nil {
-		return exitOK
-	}
-	var ee *exitErr
-	if errors.As(err, &ee) {
-		return ee.code
-	}
-	return exitError
-}
-
 func testDownloadOptions(io *IOStreams, reg *zoo.Registry, name string) *downloadOptions {
 	return &downloadOptions{IO: io, Name: name, Zoo: cli.Zoo{Base: zoo.ResolveOptions{
 		Registry:   reg,
@@ -119,7 +102,7 @@ func TestDownloadPrintsPath(t *testing.T) {
 	data := dlRandomBytes(100_000, 1)
 	srv, n := zooServer(t, data, nil)
 	reg := testZooRegistry(t, srv.URL, dlSHA256(data)[:8])
-	io, out, errOut := dlStreams()
+	io, out, errOut := testStreams()
 	if err := downloadRun(testDownloadOptions(io, reg, "swin-t_glip-pre_3rdparty")); err != nil {
 		t.Fatal(err)
 	}
@@ -134,7 +117,7 @@ func TestDownloadPrintsPath(t *testing.T) {
 		t.Errorf("stderr %q", errOut.String())
 	}
 	// Again, quietly, into --dir: nothing on stderr; cached: no request.
-	io, out, errOut = dlStreams()
+	io, out, errOut = testStreams()
 	opts := testDownloadOptions(io, reg, "swin-t_glip-pre_3rdparty")
 	opts.Quiet = true
 	if err := downloadRun(opts); err != nil || out.String() != want+"\n" || errOut.Len() != 0 || n.Load() != 1 {
@@ -153,10 +136,10 @@ func TestDownloadWrongHashExit1(t *testing.T) {
 	data := dlRandomBytes(10_000, 2)
 	srv, _ := zooServer(t, data, nil)
 	reg := testZooRegistry(t, srv.URL, "0123abcd")
-	io, out, _ := dlStreams()
+	io, out, _ := testStreams()
 	err := downloadRun(testDownloadOptions(io, reg, "swin-t_glip-pre_3rdparty"))
-	if dlExitCode(err) != exitError || !strings.Contains(err.Error(), "0123abcd") || !strings.Contains(err.Error(), dlSHA256(data)) {
-		t.Fatalf("err = %v (exit %d)", err, dlExitCode(err))
+	if testExitCode(err) != exitError || !strings.Contains(err.Error(), "0123abcd") || !strings.Contains(err.Error(), dlSHA256(data)) {
+		t.Fatalf("err = %v (exit %d)", err, testExitCode(err))
 	}
 	if out.Len() != 0 {
 		t.Errorf("stdout %q", out.String())
@@ -178,7 +161,7 @@ func TestDownloadOfficialPrintsHash(t *testing.T) {
 	srv, _ := zooServer(t, nil, official)
 	reg := testZooRegistry(t, srv.URL, "00000000")
 	for _, name := range []string{"official:swin-t_glip-pre_3rdparty", "swin-t_glip-pre_3rdparty"} {
-		io, out, errOut := dlStreams()
+		io, out, errOut := testStreams()
 		opts := testDownloadOptions(io, reg, name)
 		opts.Official = !strings.HasPrefix(name, "official:")
 		if err := downloadRun(opts); err != nil {
@@ -201,12 +184,12 @@ func TestDownloadUsageErrors(t *testing.T) {
 		{func(o *downloadOptions) { o.Zoo.Base.SHA256 = "xyz" }, "sha256"},
 		{func(o *downloadOptions) { o.Zoo.Mirror = "mirror.local" }, "mirror"},
 	} {
-		io, _, _ := dlStreams()
+		io, _, _ := testStreams()
 		o := testDownloadOptions(io, reg, "swin-t_glip-pre_3rdparty")
 		c.mod(o)
 		err := downloadRun(o)
-		if dlExitCode(err) != exitUsage || !strings.Contains(err.Error(), c.want) {
-			t.Errorf("err = %v (exit %d), want a usage error mentioning %q", err, dlExitCode(err), c.want)
+		if testExitCode(err) != exitUsage || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("err = %v (exit %d), want a usage error mentioning %q", err, testExitCode(err), c.want)
 		}
 	}
 }
@@ -214,17 +197,17 @@ func TestDownloadUsageErrors(t *testing.T) {
 func TestDownloadOffline(t *testing.T) {
 	zooTestEnv(t)
 	reg := testZooRegistry(t, "http://127.0.0.1:1", "00000000")
-	io, _, _ := dlStreams()
+	io, _, _ := testStreams()
 	o := testDownloadOptions(io, reg, "swin-t_glip-pre_3rdparty")
 	o.Zoo.Offline = true
 	err := downloadRun(o)
-	if dlExitCode(err) != exitError || !strings.Contains(err.Error(), "offline") || !strings.Contains(err.Error(), "w.pth") {
+	if testExitCode(err) != exitError || !strings.Contains(err.Error(), "offline") || !strings.Contains(err.Error(), "w.pth") {
 		t.Errorf("err = %v", err)
 	}
 }
 
 func TestDownloadFlags(t *testing.T) {
-	io, _, _ := dlStreams()
+	io, _, _ := testStreams()
 	var got *downloadOptions
 	cmd := newDownloadCmd(io, func(o *downloadOptions) error { got = o; return nil })
 	cmd.SetArgs([]string{"--dir", "/d", "--official", "--mirror", "http://m", "--offline", "--sha256", "abcdef12", "--timeout", "90s", "-q", "swin-t_glip-pre_3rdparty"})
@@ -259,7 +242,7 @@ func TestDownloadThenConvertDoesNotRehash(t *testing.T) {
 	}
 	srv, _ := zooServer(t, data, nil)
 	reg := testZooRegistry(t, srv.URL, dlSHA256(data)[:8])
-	io, out, _ := dlStreams()
+	io, out, _ := testStreams()
 	opts := testDownloadOptions(io, reg, "swin-t_glip-pre_3rdparty")
 	opts.Quiet = true
 	if err := downloadRun(opts); err != nil {
@@ -329,7 +312,7 @@ func downloadChild(args []string) int {
 	cmd.SilenceUsage, cmd.SilenceErrors = true, true
 	if err := cmd.ExecuteContext(ctx); err != nil {
 		fmt.Fprintf(io.ErrOut, "glipctl: %s\n", oneLine(err.Error()))
-		return dlExitCode(err)
+		return testExitCode(err)
 	}
 	return exitOK
 }
@@ -486,7 +469,27 @@ func TestDownloadErrorLine(t *testing.T) {
 	err = downloadRun(testDownloadOptions(io, reg, "official:swin-t_glip-pre_3rdparty"))
 	host := strings.TrimPrefix(srv.URL, "http://")
 	want := "download glip_tiny_model_o365_goldg_cc_sbu.pth: " + host + ": 404 Not Found; " + host + ": 409 Conflict"
-	if dlExitCode(err) != exitError || err.Error() != want || len(err.Error()) > 200 {
+	if testExitCode(err) != exitError || err.Error() != want || len(err.Error()) > 200 {
 		t.Errorf("error %q (%d chars), want %q", err, len(err.Error()), want)
+	}
+}
+
+// TestDownloadActionsOutputs: in GitHub Actions, download writes path= and
+// sha256= to $GITHUB_OUTPUT; elsewhere nothing.
+func TestDownloadActionsOutputs(t *testing.T) {
+	cache := zooTestEnv(t)
+	data := dlRandomBytes(50_000, 3)
+	srv, _ := zooServer(t, data, nil)
+	reg := testZooRegistry(t, srv.URL, dlSHA256(data)[:8])
+	io, _, _ := testStreams()
+	outFile := filepath.Join(t.TempDir(), "output")
+	io.Actions = &ghactions.Env{Output: outFile}
+	if err := downloadRun(testDownloadOptions(io, reg, "swin-t_glip-pre_3rdparty")); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := os.ReadFile(outFile)
+	want := "path=" + filepath.Join(cache, "w.pth") + "\nsha256=" + dlSHA256(data) + "\n"
+	if string(got) != want {
+		t.Errorf("GITHUB_OUTPUT %q, want %q", got, want)
 	}
 }

@@ -75,3 +75,11 @@ func buildGlipctl(t *testing.T) string {
 	}
 	return bin
 }
+
+// testExitCode is the exit code run gives err (0 for nil).
+func testExitCode(err error) int {
+	if err == nil {
+		return exitOK
+	}
+	return exitCode(err)
+}

@@ -10,7 +10,7 @@ import (
 
 func TestZooText(t *testing.T) {
 	cache := zooTestEnv(t)
-	io, out, _ := dlStreams()
+	io, out, _ := testStreams()
 	if err := zooRun(&zooOptions{IO: io, Format: "text"}); err != nil {
 		t.Fatal(err)
 	}
@@ -38,7 +38,7 @@ func TestZooJSON(t *testing.T) {
 	os.MkdirAll(cache, 0o755)
 	w := filepath.Join(cache, "swin-t_glip-pre_3rdparty_20230413-d85813b5.pth")
 	os.WriteFile(w, []byte("x"), 0o644)
-	io, out, _ := dlStreams()
+	io, out, _ := testStreams()
 	if err := zooRun(&zooOptions{IO: io, Format: "json"}); err != nil {
 		t.Fatal(err)
 	}
@@ -85,8 +85,8 @@ func TestZooJSON(t *testing.T) {
 
 func TestZooBadFormat(t *testing.T) {
 	zooTestEnv(t)
-	io, _, _ := dlStreams()
-	if err := zooRun(&zooOptions{IO: io, Format: "yaml"}); dlExitCode(err) != exitUsage {
+	io, _, _ := testStreams()
+	if err := zooRun(&zooOptions{IO: io, Format: "yaml"}); testExitCode(err) != exitUsage {
 		t.Errorf("err = %v", err)
 	}
 	cmd := newZooCmd(io, nil)
