@@ -127,7 +127,7 @@ func TestInspectErrors(t *testing.T) {
 		{[]string{"frobnicate"}, exitUsage, "unknown command"},
 		{[]string{"inspect", filepath.Join(dir, "absent.pth")}, exitError, "absent.pth"},
 		{[]string{"inspect", notCkpt}, exitError, "notes.txt: not a checkpoint"},
-		{[]string{"inspect", cut}, exitError, "cut.pth: not a valid PyTorch zip archive"},
+		{[]string{"inspect", cut}, exitError, "cut.pth: pytorch-zip: not a valid PyTorch zip archive"},
 		{[]string{"inspect", "--strict", td + "hostile.pth"}, exitError, "refused global posix.system"},
 		{[]string{"inspect", td + "views.pth", notCkpt}, exitError, "1 of 2 files failed"},
 	}

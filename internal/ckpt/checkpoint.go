@@ -1,6 +1,7 @@
 package ckpt
 
 import (
+	"fmt"
 	"io"
 	"sort"
 	"strings"
@@ -25,14 +26,24 @@ type Leaf struct {
 	Value string `json:"value"` // a short rendering of the value
 }
 
+// Unsupported is a tensor of a checkpoint that glipctl cannot represent (a
+// complex, quantized or sparse tensor): listed by name with the reason, and
+// left out of Tensors so that the rest of the checkpoint can be used.
+type Unsupported struct {
+	Name   string `json:"name"`   // key path, as Tensor.Name
+	Reason string `json:"reason"` // "complex tensor (torch.ComplexFloatStorage)", ...
+}
+
 // Checkpoint is an open checkpoint file: its tensors in file order, its
 // other values, and its metadata. Tensors read from the file until Close.
 type Checkpoint struct {
-	Path     string
-	Format   Format
-	Tensors  []*Tensor
-	Leaves   []Leaf
-	Metadata map[string]string
+	Path    string
+	Format  Format
+	Tensors []*Tensor
+	Leaves  []Leaf
+	// Unsupported are the tensors left out of Tensors, in file order.
+	Unsupported []Unsupported
+	Metadata    map[string]string
 	// Warnings are things a user should know that did not stop the read
 	// ("refused global posix.system").
 	Warnings []string
@@ -48,6 +59,16 @@ func (c *Checkpoint) Close() error {
 	err := c.Closer.Close()
 	c.Closer = nil
 	return err
+}
+
+// UnsupportedWarnings returns one warning per unsupported tensor, for the
+// commands that use the other tensors and ignore these.
+func (c *Checkpoint) UnsupportedWarnings() []string {
+	out := make([]string, 0, len(c.Unsupported))
+	for _, u := range c.Unsupported {
+		out = append(out, fmt.Sprintf("tensor %q ignored: %s", u.Name, u.Reason))
+	}
+	return out
 }
 
 // Tensor returns the tensor with the given name, or nil.

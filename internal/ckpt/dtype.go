@@ -138,13 +138,9 @@ func (d DType) Bytes(numel int64) (int64, bool) {
 		if numel%Q8Block != 0 {
 			return 0, false
 		}
-		return numel / Q8Block * q8BlockBytes, true
+		return MulSize(numel/Q8Block, q8BlockBytes)
 	}
-	s := int64(d.Size())
-	if numel > math.MaxInt64/s {
-		return 0, false
-	}
-	return numel * s, true
+	return MulSize(numel, int64(d.Size()))
 }
 
 // Numel returns the product of shape, and false when a dimension is
@@ -152,13 +148,10 @@ func (d DType) Bytes(numel int64) (int64, bool) {
 func Numel(shape []int64) (int64, bool) {
 	n := int64(1)
 	for _, d := range shape {
-		if d < 0 {
+		var ok bool
+		if n, ok = MulSize(n, d); !ok {
 			return 0, false
 		}
-		if d != 0 && n > math.MaxInt64/d {
-			return 0, false
-		}
-		n *= d
 	}
 	return n, true
 }

@@ -69,8 +69,8 @@ func (t *Tensor) ReadAll() ([]byte, error) {
 		return nil, fmt.Errorf("tensor %q: %d bytes is too large", t.Name, n)
 	}
 	buf := make([]byte, n)
-	if err := readFull(t.Data, buf, 0); err != nil {
-		return nil, fmt.Errorf("tensor %q: %w", t.Name, err)
+	if err := t.readFull(buf, 0); err != nil {
+		return nil, err
 	}
 	return buf, nil
 }
@@ -112,6 +112,9 @@ type Chunk struct {
 // Chunks splits the tensor into runs of at most maxBytes bytes (at least one
 // element, or one Q8_0 block), in order.
 func (t *Tensor) Chunks(maxBytes int64) []Chunk {
+	if t.Check() != nil {
+		return nil
+	}
 	numel := t.Numel()
 	unit := int64(1)
 	unitBytes := int64(t.DType.Size())
@@ -139,21 +142,25 @@ func (t *Tensor) ReadChunk(c Chunk, buf []byte) error {
 	if int64(len(buf)) != c.Len {
 		return fmt.Errorf("tensor %q: chunk buffer is %d bytes, want %d", t.Name, len(buf), c.Len)
 	}
-	if err := readFull(t.Data, buf, c.Off); err != nil {
-		return fmt.Errorf("tensor %q: %w", t.Name, err)
-	}
-	return nil
+	return t.readFull(buf, c.Off)
 }
 
-func readFull(r io.ReaderAt, buf []byte, off int64) error {
-	n, err := r.ReadAt(buf, off)
+// readFull reads len(buf) bytes of the tensor at off. A FormatError from
+// the data source (which names the file, the tensor and the offset) is
+// returned as it is; other errors are wrapped with the tensor's name.
+func (t *Tensor) readFull(buf []byte, off int64) error {
+	n, err := t.Data.ReadAt(buf, off)
 	if n == len(buf) {
 		return nil
 	}
 	if err == nil || errors.Is(err, io.EOF) {
 		err = io.ErrUnexpectedEOF
 	}
-	return fmt.Errorf("reading %d bytes at %d: %w", len(buf), off, err)
+	var fe *FormatError
+	if errors.As(err, &fe) {
+		return err
+	}
+	return fmt.Errorf("tensor %q: reading %d bytes at %d: %w", t.Name, len(buf), off, err)
 }
 
 // FromBytes returns an in-memory tensor over raw (C-order, little-endian).

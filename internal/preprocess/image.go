@@ -14,7 +14,8 @@ import (
 	"image/jpeg"
 	"image/png"
 	"io"
-	"os"
+
+	"github.com/glipctl/glipctl/internal/ckpt"
 )
 
 // MeanBGR and StdBGR are the GLIP models' normalisation constants (glip-facts
@@ -46,7 +47,7 @@ type Image struct {
 // libjpeg's by a few intensity levels. EXIF orientation is not applied
 // (neither does PIL's Image.open).
 func Load(path string) (*Image, error) {
-	f, err := os.Open(path)
+	f, _, err := ckpt.OpenRegular(path)
 	if err != nil {
 		return nil, err
 	}

@@ -7,8 +7,9 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"os"
 	"strconv"
+
+	"github.com/glipctl/glipctl/internal/ckpt"
 )
 
 // npyMagic starts every .npy file.
@@ -24,16 +25,12 @@ const maxNPYHeader = 1 << 16
 // else — another dtype or byte order, Fortran order, a malformed header, a
 // data size that does not match the shape — is an error naming the file.
 func ReadNPY(path string) (shape []int, data []float32, err error) {
-	f, err := os.Open(path)
+	f, size, err := ckpt.OpenRegular(path)
 	if err != nil {
 		return nil, nil, err
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, nil, err
-	}
-	shape, data, err = readNPY(f, st.Size())
+	shape, data, err = readNPY(f, size)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", path, err)
 	}
@@ -66,7 +63,7 @@ func readNPY(r io.Reader, size int64) ([]int, []float32, error) {
 	default:
 		return nil, nil, fmt.Errorf(".npy format version %d.%d is not supported (want 1.0 or 2.0)", major, minor)
 	}
-	if hlen > maxNPYHeader || prefix+hlen > size {
+	if hlen > maxNPYHeader || !ckpt.Within(prefix, hlen, size) {
 		return nil, nil, fmt.Errorf(".npy header length %d does not fit the %d-byte file", hlen, size)
 	}
 	hdr := make([]byte, hlen)
@@ -77,17 +74,19 @@ func readNPY(r io.Reader, size int64) ([]int, []float32, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf(".npy header: %w", err)
 	}
-	n := int64(1)
-	for _, d := range shape {
-		if d != 0 && n > math.MaxInt64/4/int64(d) {
-			return nil, nil, fmt.Errorf(".npy shape %v overflows", shape)
-		}
-		n *= int64(d)
+	dims := make([]int64, len(shape))
+	for i, d := range shape {
+		dims[i] = int64(d)
 	}
-	if want := prefix + hlen + 4*n; want != size {
-		return nil, nil, fmt.Errorf(".npy data is %d bytes, shape %v of float32 needs %d", size-prefix-hlen, shape, 4*n)
+	n, ok := ckpt.Numel(dims)
+	nbytes, ok2 := ckpt.MulSize(n, 4)
+	if !ok || !ok2 {
+		return nil, nil, fmt.Errorf(".npy shape %v overflows", shape)
 	}
-	raw := make([]byte, 4*n)
+	if want, ok := ckpt.AddSize(prefix+hlen, nbytes); !ok || want != size {
+		return nil, nil, fmt.Errorf(".npy data is %d bytes, shape %v of float32 needs %d", size-prefix-hlen, shape, nbytes)
+	}
+	raw := make([]byte, nbytes) // exactly the rest of the file
 	if _, err := io.ReadFull(r, raw); err != nil {
 		return nil, nil, fmt.Errorf(".npy data truncated: %w", err)
 	}

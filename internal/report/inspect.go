@@ -25,20 +25,23 @@ type InspectOptions struct {
 // Inspection is the report on one checkpoint. Its JSON form is glipctl's
 // stable inspect schema (documented in README.md).
 type Inspection struct {
-	File            string            `json:"file"`
-	Format          ckpt.Format       `json:"format"`
-	Layout          glip.Layout       `json:"layout"`
-	StateDictPrefix string            `json:"state_dict_prefix"`
-	Arch            *ArchInfo         `json:"arch"`
-	ArchError       string            `json:"arch_error,omitempty"`
-	MissingKeys     []string          `json:"missing_keys"`
-	UnexpectedKeys  []string          `json:"unexpected_keys"`
-	ShapeMismatches []ShapeMismatch   `json:"shape_mismatches"`
-	Tensors         []TensorInfo      `json:"tensors"`
-	Leaves          []ckpt.Leaf       `json:"leaves"`
-	Metadata        map[string]string `json:"metadata"`
-	Warnings        []string          `json:"warnings"`
-	Totals          Totals            `json:"totals"`
+	File            string          `json:"file"`
+	Format          ckpt.Format     `json:"format"`
+	Layout          glip.Layout     `json:"layout"`
+	StateDictPrefix string          `json:"state_dict_prefix"`
+	Arch            *ArchInfo       `json:"arch"`
+	ArchError       string          `json:"arch_error,omitempty"`
+	MissingKeys     []string        `json:"missing_keys"`
+	UnexpectedKeys  []string        `json:"unexpected_keys"`
+	ShapeMismatches []ShapeMismatch `json:"shape_mismatches"`
+	Tensors         []TensorInfo    `json:"tensors"`
+	// Unsupported are tensors the reader cannot represent (complex,
+	// quantized, sparse), by name and reason; not in Tensors or Totals.
+	Unsupported []ckpt.Unsupported `json:"unsupported"`
+	Leaves      []ckpt.Leaf        `json:"leaves"`
+	Metadata    map[string]string  `json:"metadata"`
+	Warnings    []string           `json:"warnings"`
+	Totals      Totals             `json:"totals"`
 }
 
 // ArchInfo is a Swin architecture read off the shapes, with its zoo name.
@@ -85,6 +88,10 @@ func Inspect(ctx context.Context, c *ckpt.Checkpoint, opts InspectOptions) (*Ins
 		UnexpectedKeys:  []string{},
 		ShapeMismatches: []ShapeMismatch{},
 		Tensors:         []TensorInfo{},
+		Unsupported:     c.Unsupported,
+	}
+	if in.Unsupported == nil {
+		in.Unsupported = []ckpt.Unsupported{}
 	}
 	if in.Metadata == nil {
 		in.Metadata = map[string]string{}

@@ -75,6 +75,17 @@ func (in *Inspection) write(w io.Writer, md bool) error {
 		rows = append(rows, r)
 	}
 	table(ew, md, head, rows)
+	if len(in.Unsupported) > 0 {
+		ew.printf("\nUnsupported tensors (%d, not read):\n", len(in.Unsupported))
+		if md {
+			ew.printf("\n")
+		}
+		var ur [][]string
+		for _, u := range in.Unsupported {
+			ur = append(ur, []string{u.Name, u.Reason})
+		}
+		table(ew, md, []string{"NAME", "REASON"}, ur)
+	}
 
 	list := func(title string, items []string) {
 		if len(items) == 0 {

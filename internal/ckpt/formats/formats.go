@@ -3,9 +3,9 @@
 package formats
 
 import (
+	"errors"
 	"fmt"
 	"io"
-	"os"
 
 	"github.com/glipctl/glipctl/internal/ckpt"
 	"github.com/glipctl/glipctl/internal/ckpt/gguf"
@@ -14,28 +14,36 @@ import (
 )
 
 // Open opens the checkpoint at path, whatever its format. The caller must
-// Close the result.
+// Close the result. Only regular files are read (ckpt.OpenRegular); errors
+// about the file's contents are *ckpt.FormatError.
 func Open(path string, opts ckpt.OpenOptions) (*ckpt.Checkpoint, error) {
-	f, err := os.Open(path)
+	f, size, err := ckpt.OpenRegular(path)
 	if err != nil {
 		return nil, err
 	}
 	var head [16]byte
 	n, err := f.ReadAt(head[:], 0)
-	f.Close()
 	if err != nil && err != io.EOF {
+		f.Close()
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
+	var c *ckpt.Checkpoint
 	switch Detect(head[:n]) {
 	case ckpt.FormatTorchZip, ckpt.FormatTorchLegacy:
-		return pth.Open(path, opts)
+		c, err = pth.Read(f, size, path, opts)
 	case ckpt.FormatSafetensors:
-		return safetensors.Open(path)
+		c, err = safetensors.Read(f, size, path)
 	case ckpt.FormatGGUF:
-		return gguf.Open(path)
+		c, err = gguf.Read(f, size, path)
 	default:
-		return nil, fmt.Errorf("%s: not a checkpoint (unrecognised format)", path)
+		err = &ckpt.FormatError{File: path, Offset: -1, Err: errors.New("not a checkpoint (unrecognised format)")}
 	}
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	c.Closer = f
+	return c, nil
 }
 
 // Detect tells a checkpoint's format from its first bytes ("" when unknown).

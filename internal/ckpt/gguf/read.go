@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
-	"os"
 	"sort"
 
 	"github.com/glipctl/glipctl/internal/ckpt"
@@ -55,6 +53,8 @@ type TensorInfo struct {
 	Dims   []uint64 // innermost first
 	Type   GGMLType
 	Offset uint64 // relative to the data section
+
+	pos int64 // where the info starts in the file, for errors
 }
 
 // Lookup returns the value of a metadata key.
@@ -89,16 +89,11 @@ func Read(r io.ReaderAt, size int64, name string) (*ckpt.Checkpoint, error) {
 // OpenFile opens the GGUF file at path with its typed metadata. The caller
 // must Close its Checkpoint.
 func OpenFile(path string) (*File, error) {
-	osf, err := os.Open(path)
+	osf, size, err := ckpt.OpenRegular(path)
 	if err != nil {
 		return nil, err
 	}
-	st, err := osf.Stat()
-	if err != nil {
-		osf.Close()
-		return nil, err
-	}
-	f, err := ReadFile(osf, st.Size(), path)
+	f, err := ReadFile(osf, size, path)
 	if err != nil {
 		osf.Close()
 		return nil, err
@@ -114,7 +109,7 @@ func OpenFile(path string) (*File, error) {
 func ReadFile(r io.ReaderAt, size int64, name string) (*File, error) {
 	f, err := readFile(r, size, name)
 	if err != nil {
-		return nil, fmt.Errorf("%s: gguf: %w", name, err)
+		return nil, ckpt.WrapFormat(ckpt.FormatGGUF, name, err)
 	}
 	return f, nil
 }
@@ -139,7 +134,7 @@ func readFile(r io.ReaderAt, size int64, name string) (*File, error) {
 		return nil, err
 	}
 	f.DataOffset = pad(c.off, int64(f.Alignment))
-	tensors, err := f.tensors(r, size)
+	tensors, err := f.tensors(r, size, name)
 	if err != nil {
 		return nil, err
 	}
@@ -164,7 +159,7 @@ func (c *cursor) left() int64 { return c.size - c.off }
 
 func (c *cursor) read(p []byte) error {
 	if int64(len(p)) > c.left() {
-		return fmt.Errorf("offset %d: file ends %d bytes into a %d-byte field", c.off, c.left(), len(p))
+		return ckpt.Atf(c.off, "file ends %d bytes into a %d-byte field", c.left(), len(p))
 	}
 	n, err := io.ReadFull(c.br, p)
 	c.off += int64(n)
@@ -172,7 +167,7 @@ func (c *cursor) read(p []byte) error {
 		if errors.Is(err, io.EOF) {
 			err = io.ErrUnexpectedEOF
 		}
-		return fmt.Errorf("offset %d: %w", c.off, err)
+		return ckpt.Atf(c.off, "%w", err)
 	}
 	return nil
 }
@@ -197,10 +192,10 @@ func (c *cursor) str(what string, limit uint64) (string, error) {
 		return "", err
 	}
 	if n > limit {
-		return "", fmt.Errorf("offset %d: %s length %d exceeds the limit of %d", at, what, n, limit)
+		return "", ckpt.Atf(at, "%s length %d exceeds the limit of %d", what, n, limit)
 	}
 	if n > uint64(c.left()) {
-		return "", fmt.Errorf("offset %d: %s length %d exceeds the %d bytes left in the file", at, what, n, c.left())
+		return "", ckpt.Atf(at, "%s length %d exceeds the %d bytes left in the file", what, n, c.left())
 	}
 	b := make([]byte, n)
 	if err := c.read(b); err != nil {
@@ -218,10 +213,10 @@ func (c *cursor) count(what string, minBytes, limit int64) (int64, error) {
 		return 0, err
 	}
 	if n > uint64(limit) {
-		return 0, fmt.Errorf("offset %d: %s %d exceeds the limit of %d", at, what, n, limit)
+		return 0, ckpt.Atf(at, "%s %d exceeds the limit of %d", what, n, limit)
 	}
 	if minBytes > 0 && n > uint64(c.left()/minBytes) {
-		return 0, fmt.Errorf("offset %d: %s %d cannot fit in the %d bytes left in the file", at, what, n, c.left())
+		return 0, ckpt.Atf(at, "%s %d cannot fit in the %d bytes left in the file", what, n, c.left())
 	}
 	return int64(n), nil
 }
@@ -260,12 +255,14 @@ func (c *cursor) preamble(f *File) (nt, nkv int64, err error) {
 	}
 	switch {
 	case t > maxTensors:
-		return 0, 0, fmt.Errorf("offset %d: tensor count %d exceeds the limit of %d", at, t, maxTensors)
+		return 0, 0, ckpt.Atf(at, "tensor count %d exceeds the limit of %d", t, maxTensors)
 	case kv > maxKVs:
-		return 0, 0, fmt.Errorf("offset %d: metadata pair count %d exceeds the limit of %d", at+8, kv, maxKVs)
+		return 0, 0, ckpt.Atf(at+8, "metadata pair count %d exceeds the limit of %d", kv, maxKVs)
 	}
 	nt, nkv = int64(t), int64(kv)
-	if nt*minInfoBytes+nkv*minKVBytes > c.left() {
+	a, ok1 := ckpt.MulSize(nt, minInfoBytes)
+	b, ok2 := ckpt.MulSize(nkv, minKVBytes)
+	if need, ok3 := ckpt.AddSize(a, b); !ok1 || !ok2 || !ok3 || need > c.left() {
 		return 0, 0, fmt.Errorf("%d tensor infos and %d metadata pairs cannot fit in the %d bytes left in the file", nt, nkv, c.left())
 	}
 	return nt, nkv, nil
@@ -303,12 +300,12 @@ func (c *cursor) kvs(f *File, n int64) error {
 // value reads a value of type t at array nesting depth.
 func (c *cursor) value(t Type, depth int) (Value, error) {
 	if c.budget == 0 {
-		return Value{}, fmt.Errorf("offset %d: more than %d metadata values", c.off, maxValues)
+		return Value{}, ckpt.Atf(c.off, "more than %d metadata values", maxValues)
 	}
 	c.budget--
 	switch {
 	case !t.Valid():
-		return Value{}, fmt.Errorf("offset %d: unknown value type %d", c.off, uint32(t))
+		return Value{}, ckpt.Atf(c.off, "unknown value type %d", uint32(t))
 	case t == TypeString:
 		s, err := c.str("string", maxStringLen)
 		return String(s), err
@@ -335,7 +332,7 @@ func (c *cursor) value(t Type, depth int) (Value, error) {
 // array reads an array's element type, count and elements.
 func (c *cursor) array(depth int) (Value, error) {
 	if depth >= maxDepth {
-		return Value{}, fmt.Errorf("offset %d: arrays nested more than %d deep", c.off, maxDepth)
+		return Value{}, ckpt.Atf(c.off, "arrays nested more than %d deep", maxDepth)
 	}
 	et, err := c.u32()
 	if err != nil {
@@ -343,7 +340,7 @@ func (c *cursor) array(depth int) (Value, error) {
 	}
 	elem := Type(et)
 	if !elem.Valid() {
-		return Value{}, fmt.Errorf("offset %d: unknown array element type %d", c.off-4, et)
+		return Value{}, ckpt.Atf(c.off-4, "unknown array element type %d", et)
 	}
 	n, err := c.count("array length", elem.minSize(), int64(c.budget))
 	if err != nil {
@@ -399,21 +396,21 @@ func (c *cursor) infos(f *File, n int64) error {
 }
 
 func (c *cursor) info() (TensorInfo, error) {
-	var ti TensorInfo
+	ti := TensorInfo{pos: c.off}
 	name, err := c.str("name", maxKeyLen)
 	if err != nil {
 		return ti, err
 	}
 	ti.Name = name
 	if len(name) > MaxNameLen {
-		return ti, fmt.Errorf("tensor %q: name is %d bytes, ggml allows %d", name, len(name), MaxNameLen)
+		return ti, ckpt.Atf(ti.pos, "tensor %q: name is %d bytes, ggml allows %d", name, len(name), MaxNameLen)
 	}
 	nd, err := c.u32()
 	if err != nil {
 		return ti, fmt.Errorf("tensor %q: %w", name, err)
 	}
 	if nd > MaxDims {
-		return ti, fmt.Errorf("tensor %q: %d dimensions, ggml allows %d", name, nd, MaxDims)
+		return ti, ckpt.Atf(ti.pos, "tensor %q: %d dimensions, ggml allows %d", name, nd, MaxDims)
 	}
 	ti.Dims = make([]uint64, nd)
 	for j := range ti.Dims {
@@ -436,8 +433,9 @@ func (c *cursor) info() (TensorInfo, error) {
 // checkpoint tensors: known type, shape and byte size without overflow,
 // Q8_0 rows of whole blocks, aligned offsets, bytes within the file, no
 // overlaps, no duplicate names, names valid in the declared scheme.
-func (f *File) tensors(r io.ReaderAt, size int64) ([]*ckpt.Tensor, error) {
+func (f *File) tensors(r io.ReaderAt, size int64, file string) ([]*ckpt.Tensor, error) {
 	dataLen := max(size-f.DataOffset, 0)
+	src := ckpt.Source{File: file, Format: ckpt.FormatGGUF}
 	type span struct {
 		name      string
 		off, size int64
@@ -446,73 +444,79 @@ func (f *File) tensors(r io.ReaderAt, size int64) ([]*ckpt.Tensor, error) {
 	tensors := make([]*ckpt.Tensor, 0, len(f.Infos))
 	seen := make(map[string]bool, len(f.Infos))
 	for _, ti := range f.Infos {
-		t, err := f.tensor(ti, dataLen)
+		t, off, err := f.tensor(ti, dataLen)
 		if err != nil {
 			return nil, err
 		}
 		if seen[ti.Name] {
-			return nil, fmt.Errorf("tensor %q appears twice", ti.Name)
+			return nil, ckpt.Atf(ti.pos, "tensor %q appears twice", ti.Name)
 		}
 		seen[ti.Name] = true
-		off := int64(ti.Offset)
-		t.Data = io.NewSectionReader(r, f.DataOffset+off, t.NBytes())
-		if t.NBytes() > 0 { // an empty tensor overlaps nothing
-			spans = append(spans, span{ti.Name, off, t.NBytes()})
+		n := t.NBytes()
+		t.Data = ckpt.SectionData(r, src, t.Name, f.DataOffset+off, n)
+		if n > 0 { // an empty tensor overlaps nothing
+			spans = append(spans, span{ti.Name, off, n})
 		}
 		tensors = append(tensors, t)
 	}
 	sort.SliceStable(spans, func(i, j int) bool { return spans[i].off < spans[j].off })
 	for i := 1; i < len(spans); i++ {
 		p, s := spans[i-1], spans[i]
-		if p.off+p.size > s.off {
-			return nil, fmt.Errorf("tensor %q (bytes %d to %d) overlaps tensor %q (bytes %d to %d)",
+		if p.off+p.size > s.off { // both within dataLen: no overflow
+			return nil, ckpt.Atf(f.DataOffset+s.off, "tensor %q (bytes %d to %d) overlaps tensor %q (bytes %d to %d)",
 				s.name, s.off, s.off+s.size, p.name, p.off, p.off+p.size)
 		}
 	}
 	return tensors, nil
 }
 
-// tensor checks one tensor info against the data section.
-func (f *File) tensor(ti TensorInfo, dataLen int64) (*ckpt.Tensor, error) {
+// tensor checks one tensor info against the data section and returns the
+// tensor (without Data) and its offset in the data section.
+func (f *File) tensor(ti TensorInfo, dataLen int64) (*ckpt.Tensor, int64, error) {
+	fail := func(format string, args ...any) (*ckpt.Tensor, int64, error) {
+		return nil, 0, ckpt.Atf(ti.pos, "tensor %q: "+format, append([]any{ti.Name}, args...)...)
+	}
 	dt, ok := ti.Type.DType()
 	if !ok {
-		return nil, fmt.Errorf("tensor %q: unsupported ggml type %s (supported: F32 F16 Q8_0 I8 I16 I32 I64 F64 BF16)", ti.Name, ti.Type)
+		return fail("unsupported ggml type %s (supported: F32 F16 Q8_0 I8 I16 I32 I64 F64 BF16)", ti.Type)
 	}
 	shape := make([]int64, len(ti.Dims))
 	for j, d := range ti.Dims {
-		if d > math.MaxInt64 {
-			return nil, fmt.Errorf("tensor %q: dimension %d is too large", ti.Name, d)
+		v, ok := ckpt.SizeU64(d)
+		if !ok {
+			return fail("dimension %d is too large", d)
 		}
-		shape[len(shape)-1-j] = int64(d)
+		shape[len(shape)-1-j] = v
 	}
 	numel, ok := ckpt.Numel(shape)
 	if !ok {
-		return nil, fmt.Errorf("tensor %q: shape %s overflows", ti.Name, ckpt.ShapeString(shape))
+		return fail("shape %s overflows", ckpt.ShapeString(shape))
 	}
 	if dt == ckpt.Q8_0 && (len(ti.Dims) == 0 || ti.Dims[0]%ckpt.Q8Block != 0) {
-		return nil, fmt.Errorf("tensor %q: Q8_0 rows must be whole blocks of %d, shape is %s", ti.Name, ckpt.Q8Block, ckpt.ShapeString(shape))
+		return fail("Q8_0 rows must be whole blocks of %d, shape is %s", ckpt.Q8Block, ckpt.ShapeString(shape))
 	}
 	nbytes, ok := dt.Bytes(numel)
 	if !ok {
-		return nil, fmt.Errorf("tensor %q: %d elements of %s overflow", ti.Name, numel, dt)
+		return fail("%d elements of %s overflow int64 bytes", numel, dt)
 	}
 	if ti.Offset%uint64(f.Alignment) != 0 {
-		return nil, fmt.Errorf("tensor %q: offset %d is not a multiple of the alignment %d", ti.Name, ti.Offset, f.Alignment)
+		return fail("offset %d is not a multiple of the alignment %d", ti.Offset, f.Alignment)
 	}
-	if ti.Offset > uint64(dataLen) || nbytes > dataLen-int64(ti.Offset) {
-		return nil, fmt.Errorf("tensor %q: %d bytes at offset %d run past the %d-byte data section", ti.Name, nbytes, ti.Offset, dataLen)
+	off, ok := ckpt.SizeU64(ti.Offset)
+	if !ok || !ckpt.Within(off, nbytes, dataLen) {
+		return fail("%d bytes at offset %d run past the %d-byte data section", nbytes, ti.Offset, dataLen)
 	}
 	name, stored := ti.Name, ""
 	if f.Naming == NamingShortV1 {
 		long, ok := LongName(ti.Name)
 		if !ok {
-			return nil, fmt.Errorf("tensor %q: not a %s name", ti.Name, NamingShortV1)
+			return fail("not a %s name", NamingShortV1)
 		}
 		if long != ti.Name {
 			name, stored = long, ti.Name
 		}
 	}
-	return &ckpt.Tensor{Name: name, Stored: stored, DType: dt, Shape: shape}, nil
+	return &ckpt.Tensor{Name: name, Stored: stored, DType: dt, Shape: shape}, off, nil
 }
 
 // pad rounds n up to a multiple of align (a power of two).

@@ -92,6 +92,10 @@ func Write(w io.Writer, kvs []KV, tensors []*ckpt.Tensor, opts WriteOptions) err
 	var cb convBuffers
 	for _, p := range plan {
 		if err := writeTensor(cw, p, &cb); err != nil {
+			var fe *ckpt.FormatError
+			if errors.As(err, &fe) {
+				return err // the source's error, naming its file and format
+			}
 			return fmt.Errorf("gguf: %w", err)
 		}
 		if err := cw.pad(int64(align)); err != nil {

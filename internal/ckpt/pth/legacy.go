@@ -23,20 +23,20 @@ const legacyProtocol = 1001
 // readLegacy reads the torch < 1.6 format: five pickles (magic number,
 // protocol version, system info, the object, the storage keys) followed by
 // each storage in key order as an 8-byte element count and its bytes.
-func readLegacy(r io.ReaderAt, size int64, opts ckpt.OpenOptions) (*ckpt.Checkpoint, error) {
+func readLegacy(r io.ReaderAt, size int64, name string, opts ckpt.OpenOptions) (*ckpt.Checkpoint, error) {
 	pos := int64(0)
 	next := func(what string) ([]byte, error) {
 		br := bufio.NewReader(io.NewSectionReader(r, pos, size-pos))
 		n, err := scanPickle(br, size-pos)
 		if err != nil {
-			return nil, fmt.Errorf("%s pickle at offset %d: %w", what, pos, err)
+			return nil, ckpt.Atf(pos, "%s pickle at offset %d: %w", what, pos, err)
 		}
 		if n > maxPickle {
-			return nil, fmt.Errorf("%s pickle of %d bytes is larger than %d", what, n, maxPickle)
+			return nil, ckpt.Atf(pos, "%s pickle of %d bytes is larger than %d", what, n, maxPickle)
 		}
-		b := make([]byte, n)
-		if _, err := r.ReadAt(b, pos); err != nil {
-			return nil, fmt.Errorf("%s pickle at offset %d: %w", what, pos, err)
+		b := make([]byte, n) // n <= size-pos: scanPickle stays inside the file
+		if k, err := r.ReadAt(b, pos); k != len(b) {
+			return nil, ckpt.Atf(pos, "%s pickle at offset %d: %w", what, pos, err)
 		}
 		pos += n
 		return b, nil
@@ -76,9 +76,10 @@ func readLegacy(r io.ReaderAt, size int64, opts ckpt.OpenOptions) (*ckpt.Checkpo
 		return nil, err
 	}
 	u := newUnpickler(opts.Strict)
+	objAt := pos - int64(len(b))
 	obj, err := u.load(b)
 	if err != nil {
-		return nil, fmt.Errorf("object pickle: %w", err)
+		return nil, ckpt.Atf(objAt, "object pickle: %w", err)
 	}
 	b, err = next("storage keys")
 	if err != nil {
@@ -92,6 +93,7 @@ func readLegacy(r io.ReaderAt, size int64, opts ckpt.OpenOptions) (*ckpt.Checkpo
 	if !ok {
 		return nil, fmt.Errorf("storage keys pickle holds %s, not a list", brief(keysObj))
 	}
+	src := ckpt.Source{File: name, Format: ckpt.FormatTorchLegacy}
 	located := map[string]storageData{}
 	for _, k := range *keys {
 		key, ok := k.(string)
@@ -106,21 +108,21 @@ func readLegacy(r io.ReaderAt, size int64, opts ckpt.OpenOptions) (*ckpt.Checkpo
 			return nil, fmt.Errorf("storage key %q is listed twice", key)
 		}
 		var cnt [8]byte
-		if pos+8 > size {
-			return nil, fmt.Errorf("storage %q: file ends before its element count (offset %d)", key, pos)
+		if !ckpt.Within(pos, 8, size) {
+			return nil, ckpt.Atf(pos, "storage %q: file ends before its element count", key)
 		}
-		if _, err := r.ReadAt(cnt[:], pos); err != nil {
-			return nil, fmt.Errorf("storage %q: %w", key, err)
+		if k, err := r.ReadAt(cnt[:], pos); k != len(cnt) {
+			return nil, ckpt.Atf(pos, "storage %q: %w", key, err)
 		}
-		numel := int64(binary.LittleEndian.Uint64(cnt[:]))
-		if numel != s.numel {
-			return nil, fmt.Errorf("storage %q holds %d elements, its tensors declare %d", key, numel, s.numel)
+		numel, ok := ckpt.SizeU64(binary.LittleEndian.Uint64(cnt[:]))
+		if !ok || numel != s.numel {
+			return nil, ckpt.Atf(pos, "storage %q holds %d elements, its tensors declare %d", key, binary.LittleEndian.Uint64(cnt[:]), s.numel)
 		}
-		nbytes, ok := s.dtype.Bytes(numel)
-		if !ok || nbytes > size-pos-8 {
-			return nil, fmt.Errorf("storage %q: %d elements of %s run past the end of the file", key, numel, s.dtype.TorchName())
+		nbytes, ok := ckpt.MulSize(numel, s.esize)
+		if !ok || !ckpt.Within(pos+8, nbytes, size) {
+			return nil, ckpt.Atf(pos, "storage %q: %d elements of %s run past the end of the file", key, numel, s.typeName())
 		}
-		located[key] = storageData{r: io.NewSectionReader(r, pos+8, nbytes), nbytes: nbytes}
+		located[key] = storageData{r: r, base: pos + 8, nbytes: nbytes, src: src}
 		pos += 8 + nbytes
 	}
 	for _, s := range u.order {
@@ -128,5 +130,5 @@ func readLegacy(r io.ReaderAt, size int64, opts ckpt.OpenOptions) (*ckpt.Checkpo
 			return nil, fmt.Errorf("storage %q is used by a tensor but missing from the file", s.key)
 		}
 	}
-	return build(obj, u, located, ckpt.FormatTorchLegacy)
+	return build(obj, u, located, ckpt.FormatTorchLegacy, size)
 }

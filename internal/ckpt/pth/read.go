@@ -12,31 +12,37 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path"
+	"sort"
 	"strings"
 	"sync"
 
 	"github.com/glipctl/glipctl/internal/ckpt"
 )
 
-// maxPickle bounds a data.pkl held in memory. Real checkpoints' pickles are
-// a few MB (the tensors' bytes are elsewhere).
+// maxPickle bounds a pickle held in memory. Real checkpoints' pickles are a
+// few MB (the tensors' bytes are elsewhere); a stored data.pkl is bounded by
+// the file's size too.
 const maxPickle = 1 << 30
+
+// maxInflatedPickle bounds a deflated data.pkl (torch writes stored entries
+// only; a deflated one comes from re-zipping), so that a small file cannot
+// inflate into a large pickle.
+const maxInflatedPickle = 64 << 20
+
+// maxDeflateRatio is deflate's largest possible expansion (258 bytes from
+// 2 bits): an entry declaring more than this many bytes per compressed
+// byte is corrupt.
+const maxDeflateRatio = 1032
 
 // Open reads the PyTorch checkpoint at path (zip or legacy format). The
 // result reads tensors from the open file until Close.
 func Open(name string, opts ckpt.OpenOptions) (*ckpt.Checkpoint, error) {
-	f, err := os.Open(name)
+	f, size, err := ckpt.OpenRegular(name)
 	if err != nil {
 		return nil, err
 	}
-	st, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("%s: %w", name, err)
-	}
-	c, err := Read(f, st.Size(), name, opts)
+	c, err := Read(f, size, name, opts)
 	if err != nil {
 		f.Close()
 		return nil, err
@@ -46,24 +52,27 @@ func Open(name string, opts ckpt.OpenOptions) (*ckpt.Checkpoint, error) {
 }
 
 // Read reads a PyTorch checkpoint of the given size from r; name is used in
-// errors and as Checkpoint.Path.
+// errors and as Checkpoint.Path. Errors are *ckpt.FormatError.
 func Read(r io.ReaderAt, size int64, name string, opts ckpt.OpenOptions) (*ckpt.Checkpoint, error) {
 	var head [4]byte
-	if n, _ := r.ReadAt(head[:], 0); n < 2 {
-		return nil, fmt.Errorf("%s: not a PyTorch checkpoint (file too short)", name)
+	if n, _ := r.ReadAt(head[:], 0); n < 2 || size < 2 {
+		return nil, ckpt.WrapFormat("", name, errors.New("not a PyTorch checkpoint (file too short)"))
 	}
 	var c *ckpt.Checkpoint
 	var err error
+	var format ckpt.Format
 	switch {
 	case string(head[:]) == "PK\x03\x04":
-		c, err = readZip(r, size, opts)
+		format = ckpt.FormatTorchZip
+		c, err = readZip(r, size, name, opts)
 	case head[0] == 0x80:
-		c, err = readLegacy(r, size, opts)
+		format = ckpt.FormatTorchLegacy
+		c, err = readLegacy(r, size, name, opts)
 	default:
 		err = errors.New("not a PyTorch checkpoint (neither a zip archive nor a pickle)")
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
+		return nil, ckpt.WrapFormat(format, name, err)
 	}
 	c.Path = name
 	return c, nil
@@ -71,10 +80,14 @@ func Read(r io.ReaderAt, size int64, name string, opts ckpt.OpenOptions) (*ckpt.
 
 // readZip reads the torch >= 1.6 format: a zip archive with <dir>/data.pkl
 // and the storages as <dir>/data/<key>.
-func readZip(r io.ReaderAt, size int64, opts ckpt.OpenOptions) (*ckpt.Checkpoint, error) {
+func readZip(r io.ReaderAt, size int64, name string, opts ckpt.OpenOptions) (*ckpt.Checkpoint, error) {
 	zr, err := zip.NewReader(r, size)
 	if err != nil {
-		return nil, fmt.Errorf("not a valid PyTorch zip archive: %w", err)
+		return nil, fmt.Errorf("not a valid PyTorch zip archive: %w", zipProblem(err))
+	}
+	spans, err := entrySpans(zr.File, size)
+	if err != nil {
+		return nil, err
 	}
 	entries := map[string]*zip.File{}
 	var pkl *zip.File
@@ -92,87 +105,170 @@ func readZip(r io.ReaderAt, size int64, opts ckpt.OpenOptions) (*ckpt.Checkpoint
 	}
 	dir := path.Dir(pkl.Name)
 	if bo, ok := entries[dir+"/byteorder"]; ok {
-		b, err := readSmall(bo, 16)
+		b, err := readEntry(bo, spans[bo], 16)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", bo.Name, err)
+			return nil, err
 		}
 		if strings.TrimSpace(string(b)) != "little" {
 			return nil, fmt.Errorf("byte order %q is not supported (only little)", strings.TrimSpace(string(b)))
 		}
 	}
-	data, err := readSmall(pkl, maxPickle)
+	limit := int64(maxPickle)
+	if pkl.Method != zip.Store {
+		limit = maxInflatedPickle
+	}
+	data, err := readEntry(pkl, spans[pkl], limit)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", pkl.Name, err)
+		return nil, err
+	}
+	at := spans[pkl].off
+	if pkl.Method != zip.Store {
+		at = -1 // offsets inside an inflated entry are not file offsets
 	}
 	if _, err := scanPickle(bufio.NewReader(bytes.NewReader(data)), int64(len(data))); err != nil {
-		return nil, fmt.Errorf("%s: %w", pkl.Name, err)
+		return nil, pickleError(pkl.Name, at, err)
 	}
 	u := newUnpickler(opts.Strict)
 	obj, err := u.load(data)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", pkl.Name, err)
+		return nil, pickleError(pkl.Name, at, err)
 	}
+	src := ckpt.Source{File: name, Format: ckpt.FormatTorchZip}
 	located := map[string]storageData{}
 	for _, s := range u.order {
 		f, ok := entries[dir+"/data/"+s.key]
 		if !ok {
 			return nil, fmt.Errorf("storage %q is missing from the archive (no %s/data/%s)", s.key, dir, s.key)
 		}
-		sd, err := zipStorage(r, size, f)
+		sd, err := zipStorage(r, f, spans[f], src)
 		if err != nil {
 			return nil, err
 		}
-		need, ok := s.dtype.Bytes(s.numel)
+		need, ok := ckpt.MulSize(s.numel, s.esize)
 		if !ok || need > sd.nbytes {
-			return nil, fmt.Errorf("storage %q declares %d elements of %s but %s holds %d bytes", s.key, s.numel, s.dtype.TorchName(), f.Name, sd.nbytes)
+			return nil, ckpt.Atf(spans[f].off, "storage %q declares %d elements of %s but %s holds %d bytes", s.key, s.numel, s.typeName(), f.Name, sd.nbytes)
 		}
 		located[s.key] = sd
 	}
-	return build(obj, u, located, ckpt.FormatTorchZip)
+	return build(obj, u, located, ckpt.FormatTorchZip, size)
+}
+
+// pickleError places an error of the pickle in entry (whose bytes start at
+// file offset at, or -1) in the file.
+func pickleError(entry string, at int64, err error) error {
+	err = fmt.Errorf("%s: %w", entry, err)
+	if at >= 0 {
+		return ckpt.At(at, err)
+	}
+	return err
+}
+
+// zipProblem says what archive/zip's terse errors mean for a checkpoint.
+func zipProblem(err error) error {
+	if errors.Is(err, zip.ErrFormat) {
+		return errors.New("no end-of-central-directory record (truncated, or not a zip file)")
+	}
+	if strings.Contains(err.Error(), "negative offset") {
+		return fmt.Errorf("the central directory lies outside the file (truncated or corrupt archive)")
+	}
+	return err
+}
+
+// span is where an entry's data lies in the file.
+type span struct {
+	off, n int64 // data offset and compressed size
+}
+
+// entrySpans locates every entry's data and checks it lies inside the file
+// and overlaps no other entry's: an archive whose entries share bytes is
+// refused (a zip-bomb construction; no zip writer makes one).
+func entrySpans(files []*zip.File, size int64) (map[*zip.File]span, error) {
+	out := make(map[*zip.File]span, len(files))
+	type named struct {
+		name string
+		span
+	}
+	var list []named
+	for _, f := range files {
+		off, err := f.DataOffset()
+		if err != nil {
+			return nil, fmt.Errorf("%s: local header: %w", f.Name, zipProblem(err))
+		}
+		n, ok := ckpt.SizeU64(f.CompressedSize64)
+		if !ok || off < 0 || !ckpt.Within(off, n, size) {
+			return nil, ckpt.Atf(max(off, 0), "%s: %d bytes at offset %d run past the end of the %d-byte file", f.Name, f.CompressedSize64, off, size)
+		}
+		sp := span{off, n}
+		out[f] = sp
+		if n > 0 {
+			list = append(list, named{f.Name, sp})
+		}
+	}
+	sort.Slice(list, func(i, j int) bool { return list[i].off < list[j].off })
+	for i := 1; i < len(list); i++ {
+		p, q := list[i-1], list[i]
+		if p.off+p.n > q.off { // both inside the file: no overflow
+			return nil, ckpt.Atf(q.off, "zip entries %s (bytes %d to %d) and %s (bytes %d to %d) overlap", p.name, p.off, p.off+p.n, q.name, q.off, q.off+q.n)
+		}
+	}
+	return out, nil
 }
 
 // zipStorage locates a storage entry's bytes: a section of the file for a
 // stored entry (torch never compresses), a streaming inflater otherwise.
-func zipStorage(r io.ReaderAt, size int64, f *zip.File) (storageData, error) {
-	n := f.UncompressedSize64
-	if n > uint64(1)<<62 {
-		return storageData{}, fmt.Errorf("%s: size %d is implausible", f.Name, n)
-	}
-	off, err := f.DataOffset()
-	if err != nil {
-		return storageData{}, fmt.Errorf("%s: %w", f.Name, err)
+func zipStorage(r io.ReaderAt, f *zip.File, sp span, src ckpt.Source) (storageData, error) {
+	n, ok := ckpt.SizeU64(f.UncompressedSize64)
+	if !ok {
+		return storageData{}, ckpt.Atf(sp.off, "%s: size %d is implausible", f.Name, f.UncompressedSize64)
 	}
 	switch f.Method {
 	case zip.Store:
-		if f.CompressedSize64 != n || off < 0 || uint64(off)+n > uint64(size) {
-			return storageData{}, fmt.Errorf("%s: %d bytes at offset %d run past the end of the %d-byte file", f.Name, n, off, size)
+		if sp.n != n {
+			return storageData{}, ckpt.Atf(sp.off, "%s: stored entry of %d bytes declares %d uncompressed", f.Name, sp.n, n)
 		}
-		return storageData{r: io.NewSectionReader(r, off, int64(n)), nbytes: int64(n)}, nil
+		return storageData{r: r, base: sp.off, nbytes: n, src: src}, nil
 	case zip.Deflate:
-		if uint64(off)+f.CompressedSize64 > uint64(size) {
-			return storageData{}, fmt.Errorf("%s: compressed data runs past the end of the file", f.Name)
+		if bound, ok := ckpt.MulSize(max(sp.n, 1), maxDeflateRatio); !ok || n > bound {
+			return storageData{}, ckpt.Atf(sp.off, "%s: %d compressed bytes cannot inflate to the %d declared", f.Name, sp.n, n)
 		}
-		return storageData{r: &inflater{src: io.NewSectionReader(r, off, int64(f.CompressedSize64)), size: int64(n)}, nbytes: int64(n)}, nil
+		in := &inflater{src: io.NewSectionReader(r, sp.off, sp.n), size: n}
+		esrc := src
+		esrc.Entry = f.Name
+		return storageData{r: in, nbytes: n, src: esrc}, nil
 	}
-	return storageData{}, fmt.Errorf("%s: unsupported zip compression method %d", f.Name, f.Method)
+	return storageData{}, ckpt.Atf(sp.off, "%s: unsupported zip compression method %d", f.Name, f.Method)
 }
 
-// readSmall reads a whole zip entry that must not exceed limit bytes.
-func readSmall(f *zip.File, limit int64) ([]byte, error) {
-	if f.UncompressedSize64 > uint64(limit) {
-		return nil, fmt.Errorf("entry of %d bytes is larger than %d", f.UncompressedSize64, limit)
+// readEntry reads a whole zip entry of at most limit bytes into a buffer of
+// exactly its declared size, checking the declared size first and that the
+// entry holds no more than it declares (and its CRC) after.
+func readEntry(f *zip.File, sp span, limit int64) ([]byte, error) {
+	n, ok := ckpt.SizeU64(f.UncompressedSize64)
+	if !ok || n > limit {
+		return nil, ckpt.Atf(sp.off, "%s: entry of %d bytes is larger than the limit of %d", f.Name, f.UncompressedSize64, limit)
+	}
+	if f.Method == zip.Store && n != sp.n {
+		return nil, ckpt.Atf(sp.off, "%s: stored entry of %d bytes declares %d uncompressed", f.Name, sp.n, n)
+	}
+	if f.Method == zip.Deflate {
+		if bound, ok := ckpt.MulSize(max(sp.n, 1), maxDeflateRatio); !ok || n > bound {
+			return nil, ckpt.Atf(sp.off, "%s: %d compressed bytes cannot inflate to the %d declared", f.Name, sp.n, n)
+		}
 	}
 	rc, err := f.Open()
 	if err != nil {
-		return nil, err
+		return nil, ckpt.Atf(sp.off, "%s: %w", f.Name, err)
 	}
 	defer rc.Close()
-	b, err := io.ReadAll(io.LimitReader(rc, int64(f.UncompressedSize64)+1))
-	if err != nil {
-		return nil, err
+	b := make([]byte, n)
+	if _, err := io.ReadFull(rc, b); err != nil {
+		return nil, ckpt.Atf(sp.off, "%s: entry ends before the %d bytes its header declares: %w", f.Name, n, err)
 	}
-	if uint64(len(b)) != f.UncompressedSize64 {
-		return nil, fmt.Errorf("entry holds %d bytes, its header says %d", len(b), f.UncompressedSize64)
+	var one [1]byte
+	if k, err := rc.Read(one[:]); k > 0 {
+		return nil, ckpt.Atf(sp.off, "%s: entry holds more than the %d bytes its header declares", f.Name, n)
+	} else if err != nil && !errors.Is(err, io.EOF) {
+		return nil, ckpt.Atf(sp.off, "%s: %w", f.Name, err)
 	}
 	return b, nil
 }
@@ -217,22 +313,24 @@ func (z *inflater) ReadAt(p []byte, off int64) (int, error) {
 }
 
 // build flattens the unpickled object and binds its tensors to their
-// located storages.
-func build(obj any, u *unpickler, located map[string]storageData, format ckpt.Format) (*ckpt.Checkpoint, error) {
+// located storages; size is the file's, which bounds what an expanded view
+// may make a reader allocate.
+func build(obj any, u *unpickler, located map[string]storageData, format ckpt.Format, size int64) (*ckpt.Checkpoint, error) {
 	w := &walker{active: map[any]bool{}}
-	w.bind = func(tr *tensorRef, name string) (*ckpt.Tensor, error) {
+	w.bind = func(tr *tensorRef, name string) (*ckpt.Tensor, string, error) {
 		if name == "" {
 			name = "(root)"
 		}
-		return bindTensor(tr, name, located[tr.storage.key])
+		return bindTensor(tr, name, located[tr.storage.key], size)
 	}
 	if err := w.walk("", obj, 0); err != nil {
 		return nil, err
 	}
 	return &ckpt.Checkpoint{
-		Format:   format,
-		Tensors:  w.tensors,
-		Leaves:   w.leaves,
-		Warnings: u.warnings,
+		Format:      format,
+		Tensors:     w.tensors,
+		Leaves:      w.leaves,
+		Unsupported: w.unsupported,
+		Warnings:    u.warnings,
 	}, nil
 }

@@ -2,6 +2,7 @@ package pth
 
 import (
 	"fmt"
+	"github.com/glipctl/glipctl/internal/ckpt"
 	"io"
 	"sync"
 )
@@ -19,19 +20,14 @@ type stridedData struct {
 	shape  []int64
 	stride []int64
 	name   string
+	nbytes int64 // the C-order size, checked to fit by bindTensor
 
 	once sync.Once
 	span []byte
 	err  error
 }
 
-func (s *stridedData) size() int64 {
-	n := s.esize
-	for _, d := range s.shape {
-		n *= d
-	}
-	return n
-}
+func (s *stridedData) size() int64 { return s.nbytes }
 
 func (s *stridedData) ReadAt(p []byte, off int64) (int, error) {
 	s.once.Do(s.load)
@@ -70,13 +66,17 @@ func (s *stridedData) element(i int64, dst []byte) {
 }
 
 func (s *stridedData) load() {
+	// viewEnd and these products were checked when the view was unpickled:
+	// the span lies inside the storage, whose bytes lie inside the file.
 	end, _ := viewEnd(s.offset, s.shape, s.stride)
-	span := make([]byte, (end-s.offset)*s.esize)
-	if n, err := s.src.ReadAt(span, s.offset*s.esize); n != len(span) {
+	n, _ := ckpt.MulSize(end-s.offset, s.esize)
+	at, _ := ckpt.MulSize(s.offset, s.esize)
+	span := make([]byte, n)
+	if k, err := s.src.ReadAt(span, at); k != len(span) {
 		if err == nil || err == io.EOF {
 			err = io.ErrUnexpectedEOF
 		}
-		s.err = fmt.Errorf("tensor %q: reading storage: %w", s.name, err)
+		s.err = err // a FormatError from the storage's section
 		return
 	}
 	s.span = span

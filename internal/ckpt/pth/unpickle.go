@@ -19,9 +19,25 @@ import (
 // element count. Its bytes are bound after unpickling.
 type storageRef struct {
 	key   string
-	dtype ckpt.DType
+	dtype ckpt.DType // Invalid for an unsupported storage class
+	esize int64      // bytes per element
 	numel int64
+	class string // "FloatStorage", ...
+	// unsupported says why tensors of this storage cannot be represented
+	// ("complex tensor (torch.ComplexFloatStorage)"); "" when they can.
+	unsupported string
 }
+
+func (s *storageRef) typeName() string {
+	if s.unsupported != "" {
+		return "torch." + s.class
+	}
+	return s.dtype.TorchName()
+}
+
+// unsupportedTensor is a tensor glipctl cannot represent (quantized,
+// sparse, complex): the walk lists it with its reason and goes on.
+type unsupportedTensor struct{ reason string }
 
 // tensorRef is what torch._utils._rebuild_tensor_v2 builds: a view of a
 // storage.
@@ -90,8 +106,30 @@ var storageTypes = map[string]ckpt.DType{
 	"BoolStorage":     ckpt.Bool,
 }
 
+// unsupportedStorages are the torch storage classes whose tensors glipctl
+// cannot represent, with their element sizes (so that a legacy file's
+// storage can be skipped) and what their tensors are.
+var unsupportedStorages = map[string]struct {
+	esize int64
+	what  string
+}{
+	"ComplexHalfStorage":   {4, "complex"},
+	"ComplexFloatStorage":  {8, "complex"},
+	"ComplexDoubleStorage": {16, "complex"},
+	"QInt8Storage":         {1, "quantized"},
+	"QUInt8Storage":        {1, "quantized"},
+	"QInt32Storage":        {4, "quantized"},
+	"QUInt4x2Storage":      {1, "quantized"},
+	"QUInt2x4Storage":      {1, "quantized"},
+}
+
 // storageType is a torch.*Storage class used as a value in persistent ids.
-type storageType struct{ dtype ckpt.DType }
+type storageType struct {
+	dtype       ckpt.DType // Invalid for an unsupported class
+	esize       int64
+	class       string
+	unsupported string
+}
 
 // unpickler loads one pickle with glipctl's allowlist: tensors are rebuilt
 // as descriptions of storages, plain data is kept, every other global is an
@@ -179,6 +217,33 @@ func (u *unpickler) findClass(module, name string) (any, error) {
 		return callFunc(func(args ...any) (any, error) { return &inertObject{kind: "slice"}, nil }), nil
 	case "builtins.complex", "__builtin__.complex":
 		return callFunc(func(args ...any) (any, error) { return &inertObject{kind: "complex"}, nil }), nil
+	case "torch._utils._rebuild_qtensor":
+		return callFunc(func(args ...any) (any, error) {
+			return &unsupportedTensor{reason: "quantized tensor" + storageNote(args)}, nil
+		}), nil
+	case "torch._utils._rebuild_sparse_tensor", "torch._utils._rebuild_sparse_csr_tensor":
+		return callFunc(func(args ...any) (any, error) {
+			layout := "sparse"
+			if len(args) > 0 {
+				if l, ok := args[0].(*inertObject); ok {
+					layout = l.kind
+				}
+			}
+			return &unsupportedTensor{reason: "sparse tensor (" + layout + ")"}, nil
+		}), nil
+	case "torch.serialization._get_layout":
+		return callFunc(func(args ...any) (any, error) {
+			if len(args) == 1 {
+				if s, ok := args[0].(string); ok && len(s) < 40 {
+					return &inertObject{kind: s}, nil
+				}
+			}
+			return &inertObject{kind: "layout"}, nil
+		}), nil
+	case "torch.per_tensor_affine", "torch.per_channel_affine", "torch.per_tensor_symmetric",
+		"torch.per_channel_symmetric", "torch.per_channel_affine_float_qparams",
+		"torch.sparse_coo", "torch.sparse_csr", "torch.sparse_csc", "torch.sparse_bsr", "torch.sparse_bsc":
+		return &inertObject{kind: full}, nil
 	case "torch.Size":
 		return callFunc(func(args ...any) (any, error) {
 			if len(args) == 1 {
@@ -189,7 +254,10 @@ func (u *unpickler) findClass(module, name string) (any, error) {
 	}
 	if module == "torch" {
 		if dt, ok := storageTypes[name]; ok {
-			return &storageType{dtype: dt}, nil
+			return &storageType{dtype: dt, esize: int64(dt.Size()), class: name}, nil
+		}
+		if us, ok := unsupportedStorages[name]; ok {
+			return &storageType{esize: us.esize, class: name, unsupported: fmt.Sprintf("%s tensor (torch.%s)", us.what, name)}, nil
 		}
 	}
 	if u.strict {
@@ -228,12 +296,12 @@ func (u *unpickler) persistentLoad(pid any) (any, error) {
 		return nil, fmt.Errorf("storage %q: legacy storage views are not supported", key)
 	}
 	if s, ok := u.storages[key]; ok {
-		if s.dtype != st.dtype || s.numel != numel {
+		if s.class != st.class || s.numel != numel {
 			return nil, fmt.Errorf("storage %q is declared twice with different types or sizes", key)
 		}
 		return s, nil
 	}
-	s := &storageRef{key: key, dtype: st.dtype, numel: numel}
+	s := &storageRef{key: key, dtype: st.dtype, esize: st.esize, numel: numel, class: st.class, unsupported: st.unsupported}
 	u.storages[key] = s
 	u.order = append(u.order, s)
 	return s, nil
@@ -270,6 +338,9 @@ func (u *unpickler) rebuildTensor(args ...any) (any, error) {
 	if _, ok := ckpt.Numel(shape); !ok {
 		return nil, fmt.Errorf("storage %q: size %v is negative or overflows", s.key, shape)
 	}
+	if s.unsupported != "" {
+		return &unsupportedTensor{reason: s.unsupported}, nil
+	}
 	end, ok := viewEnd(off, shape, stride)
 	if !ok {
 		return nil, fmt.Errorf("storage %q: view (offset %d, size %v, stride %v) has a negative stride or overflows", s.key, off, shape, stride)
@@ -288,19 +359,28 @@ func viewEnd(off int64, shape, stride []int64) (int64, bool) {
 		if shape[i] == 0 {
 			return off, true
 		}
-		if stride[i] < 0 {
+	}
+	for i := range shape {
+		reach, ok := ckpt.MulSize(shape[i]-1, stride[i])
+		if !ok {
+			return 0, false // a negative stride or an overflow
+		}
+		if last, ok = ckpt.AddSize(last, reach); !ok {
 			return 0, false
 		}
-		span := shape[i] - 1
-		if span > 0 && stride[i] > (math.MaxInt64-last)/span {
-			return 0, false
+	}
+	return ckpt.AddSize(last, 1)
+}
+
+// storageNote is " (torch.QInt8Storage)" for a rebuild call whose first
+// argument is a storage, "" otherwise.
+func storageNote(args []any) string {
+	if len(args) > 0 {
+		if s, ok := args[0].(*storageRef); ok {
+			return " (torch." + s.class + ")"
 		}
-		last += span * stride[i]
 	}
-	if last == math.MaxInt64 {
-		return 0, false
-	}
-	return last + 1, true
+	return ""
 }
 
 func codecsEncode(args ...any) (any, error) {
@@ -441,6 +521,9 @@ func brief(v any) string {
 	case *storageRef:
 		return fmt.Sprintf("<storage %s>", x.key)
 	case *storageType:
+		if x.unsupported != "" {
+			return "<torch." + x.class + " storage class>"
+		}
 		return "<" + x.dtype.TorchName() + " storage class>"
 	case *types.Tuple:
 		return seqBrief("(", ")", *x)

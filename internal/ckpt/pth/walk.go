@@ -20,11 +20,13 @@ const (
 
 // walker flattens an unpickled object into named tensors and leaves.
 type walker struct {
-	bind    func(*tensorRef, string) (*ckpt.Tensor, error)
-	tensors []*ckpt.Tensor
-	leaves  []ckpt.Leaf
-	visits  int
-	active  map[any]bool // containers on the current path, to stop cycles
+	// bind makes the tensor of a view, or says why it is unsupported.
+	bind        func(*tensorRef, string) (*ckpt.Tensor, string, error)
+	tensors     []*ckpt.Tensor
+	leaves      []ckpt.Leaf
+	unsupported []ckpt.Unsupported
+	visits      int
+	active      map[any]bool // containers on the current path, to stop cycles
 }
 
 func join(prefix, key string) string {
@@ -40,15 +42,26 @@ func (w *walker) walk(name string, v any, depth int) error {
 		return fmt.Errorf("object graph has more than %d values", maxVisits)
 	}
 	if depth > maxDepth {
-		return fmt.Errorf("%s: containers nested more than %d deep", name, maxDepth)
+		return fmt.Errorf("%s: containers nested more than %d deep", shortPath(name), maxDepth)
 	}
 	switch x := v.(type) {
 	case *tensorRef:
-		t, err := w.bind(x, name)
+		if x.storage.unsupported != "" {
+			w.unsupported = append(w.unsupported, ckpt.Unsupported{Name: rootName(name), Reason: x.storage.unsupported})
+			return nil
+		}
+		t, why, err := w.bind(x, name)
 		if err != nil {
 			return err
 		}
+		if why != "" {
+			w.unsupported = append(w.unsupported, ckpt.Unsupported{Name: rootName(name), Reason: why})
+			return nil
+		}
 		w.tensors = append(w.tensors, t)
+		return nil
+	case *unsupportedTensor:
+		w.unsupported = append(w.unsupported, ckpt.Unsupported{Name: rootName(name), Reason: x.reason})
 		return nil
 	case *types.OrderedDict, *types.Dict, *types.List, *types.Tuple:
 		if w.active[x] {
@@ -125,10 +138,29 @@ func (w *walker) seq(name, kind string, items []any, depth int) error {
 	return nil
 }
 
-func (w *walker) leaf(name, kind, value string) {
+func rootName(name string) string {
 	if name == "" {
-		name = "(root)"
+		return "(root)"
 	}
+	return name
+}
+
+// shortPath keeps a long key path, for an error line, to its first and
+// last parts ("a/b/.../y/z").
+func shortPath(name string) string {
+	const keep = 2
+	parts := strings.Split(name, "/")
+	if len(name) <= 80 && len(parts) <= 2*keep+1 {
+		return name
+	}
+	if len(parts) > 2*keep {
+		name = strings.Join(parts[:keep], "/") + fmt.Sprintf("/...(%d levels).../", len(parts)-2*keep) + strings.Join(parts[len(parts)-keep:], "/")
+	}
+	return ckpt.Abbreviate(name, 120)
+}
+
+func (w *walker) leaf(name, kind, value string) {
+	name = rootName(name)
 	w.leaves = append(w.leaves, ckpt.Leaf{Name: name, Kind: kind, Value: value})
 }
 
@@ -170,26 +202,45 @@ func kindOf(v any) string {
 	return "object"
 }
 
-// storageData locates a storage's bytes: r reads them from offset 0.
+// storageData locates a storage's bytes: r reads them from offset base
+// (r is the file and base the file offset for a stored entry; r is an
+// inflater and base 0 for a deflated one).
 type storageData struct {
 	r      io.ReaderAt
+	base   int64
 	nbytes int64
+	src    ckpt.Source
 }
 
 // bindTensor makes the ckpt.Tensor of a view over a located storage: a
 // section of the file when the view is contiguous, a gathering reader when
-// it is strided.
-func bindTensor(tr *tensorRef, name string, sd storageData) (*ckpt.Tensor, error) {
+// it is strided. The view was checked against its storage when it was
+// unpickled. A strided view's C-order bytes must fit in int64 (an error
+// otherwise); an expanded view whose C-order bytes exceed the file's size
+// is unsupported (reading it whole would allocate more than the file).
+func bindTensor(tr *tensorRef, name string, sd storageData, fileSize int64) (*ckpt.Tensor, string, error) {
 	dt := tr.storage.dtype
 	es := int64(dt.Size())
 	t := &ckpt.Tensor{Name: name, DType: dt, Shape: tr.shape}
-	n := t.Numel()
-	if contiguous(tr.shape, tr.stride) || n == 0 {
-		t.Data = io.NewSectionReader(sd.r, tr.offset*es, n*es)
-		return t, nil
+	n, ok := ckpt.Numel(tr.shape)
+	if !ok {
+		return nil, "", fmt.Errorf("tensor %q: size %v overflows", shortPath(name), tr.shape)
 	}
-	t.Data = &stridedData{src: sd.r, esize: es, offset: tr.offset, shape: tr.shape, stride: tr.stride, name: name}
-	return t, nil
+	nbytes, ok := dt.Bytes(n)
+	if !ok {
+		return nil, "", fmt.Errorf("tensor %q: size %s of %s: its C-order byte size does not fit in int64", shortPath(name), ckpt.ShapeString(tr.shape), dt)
+	}
+	if contiguous(tr.shape, tr.stride) || n == 0 {
+		off, _ := ckpt.MulSize(tr.offset, es) // inside the storage: checked
+		t.Data = ckpt.SectionData(sd.r, sd.src, name, sd.base+off, nbytes)
+		return t, "", nil
+	}
+	if nbytes > fileSize {
+		return nil, fmt.Sprintf("strided view of %d bytes (size %s, stride %v) is larger than the %d-byte file", nbytes, ckpt.ShapeString(tr.shape), tr.stride, fileSize), nil
+	}
+	storage := ckpt.SectionData(sd.r, sd.src, name, sd.base, sd.nbytes)
+	t.Data = &stridedData{src: storage, esize: es, offset: tr.offset, shape: tr.shape, stride: tr.stride, name: name, nbytes: nbytes}
+	return t, "", nil
 }
 
 // contiguous reports whether stride is the C-order stride of shape (dims of

@@ -28,7 +28,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"sort"
 	"strconv"
 	"unicode/utf8"
@@ -71,16 +70,11 @@ type entry struct {
 
 // Open opens the safetensors file at path. The caller must Close the result.
 func Open(path string) (*ckpt.Checkpoint, error) {
-	f, err := os.Open(path)
+	f, size, err := ckpt.OpenRegular(path)
 	if err != nil {
 		return nil, err
 	}
-	st, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return nil, err
-	}
-	c, err := Read(f, st.Size(), path)
+	c, err := Read(f, size, path)
 	if err != nil {
 		f.Close()
 		return nil, err
@@ -95,7 +89,7 @@ func Open(path string) (*ckpt.Checkpoint, error) {
 func Read(r io.ReaderAt, size int64, name string) (*ckpt.Checkpoint, error) {
 	c, err := read(r, size, name)
 	if err != nil {
-		return nil, fmt.Errorf("%s: safetensors: %w", name, err)
+		return nil, ckpt.WrapFormat(ckpt.FormatSafetensors, name, err)
 	}
 	return c, nil
 }
@@ -109,17 +103,18 @@ func read(r io.ReaderAt, size int64, name string) (*ckpt.Checkpoint, error) {
 	if err != nil {
 		return nil, err
 	}
-	dataStart := 8 + int64(len(hdr))
-	if err := checkLayout(entries, size-dataStart); err != nil {
+	dataStart := 8 + int64(len(hdr)) // at most size: readHeader checked
+	if err := checkLayout(entries, size-dataStart, dataStart); err != nil {
 		return nil, err
 	}
 	c := &ckpt.Checkpoint{Path: name, Format: ckpt.FormatSafetensors, Metadata: meta}
+	src := ckpt.Source{File: name, Format: ckpt.FormatSafetensors}
 	for _, e := range entries {
 		c.Tensors = append(c.Tensors, &ckpt.Tensor{
 			Name:  e.name,
 			DType: e.dtype,
 			Shape: e.shape,
-			Data:  io.NewSectionReader(r, dataStart+e.begin, e.end-e.begin),
+			Data:  ckpt.SectionData(r, src, e.name, dataStart+e.begin, e.end-e.begin),
 		})
 	}
 	return c, nil
@@ -328,12 +323,12 @@ func checkEntry(e entry) error {
 	}
 	nbytes, ok := e.dtype.Bytes(numel)
 	if !ok {
-		return fmt.Errorf("tensor %q: %d elements of %s overflow", e.name, numel, e.dtype)
+		return fmt.Errorf("tensor %q: %d elements of %s overflow int64 bytes", e.name, numel, e.dtype)
 	}
 	if e.end < e.begin {
 		return fmt.Errorf("tensor %q: data_offsets [%d, %d] end before they begin", e.name, e.begin, e.end)
 	}
-	if e.end-e.begin != nbytes {
+	if n, ok := ckpt.AddSize(e.begin, nbytes); !ok || n != e.end {
 		return fmt.Errorf("tensor %q: data_offsets [%d, %d] hold %d bytes, shape %s of %s needs %d",
 			e.name, e.begin, e.end, e.end-e.begin, ckpt.ShapeString(e.shape), e.dtype, nbytes)
 	}
@@ -342,7 +337,7 @@ func checkEntry(e entry) error {
 
 // checkLayout sorts entries by offset and checks that they tile the data
 // section of dataLen bytes: no gap, no overlap, nothing left over.
-func checkLayout(entries []entry, dataLen int64) error {
+func checkLayout(entries []entry, dataLen, dataStart int64) error {
 	sort.SliceStable(entries, func(i, j int) bool {
 		a, b := entries[i], entries[j]
 		if a.begin != b.begin {
@@ -353,18 +348,18 @@ func checkLayout(entries []entry, dataLen int64) error {
 	next := int64(0)
 	for _, e := range entries {
 		if e.end > dataLen {
-			return fmt.Errorf("tensor %q: data_offsets [%d, %d] run past the %d-byte data section", e.name, e.begin, e.end, dataLen)
+			return ckpt.Atf(dataStart+e.begin, "tensor %q: data_offsets [%d, %d] run past the %d-byte data section", e.name, e.begin, e.end, dataLen)
 		}
 		if e.begin < next {
-			return fmt.Errorf("tensor %q: data_offsets [%d, %d] overlap the tensor before it (which ends at %d)", e.name, e.begin, e.end, next)
+			return ckpt.Atf(dataStart+e.begin, "tensor %q: data_offsets [%d, %d] overlap the tensor before it (which ends at %d)", e.name, e.begin, e.end, next)
 		}
 		if e.begin > next {
-			return fmt.Errorf("tensor %q: data_offsets [%d, %d] leave a gap after byte %d", e.name, e.begin, e.end, next)
+			return ckpt.Atf(dataStart+next, "tensor %q: data_offsets [%d, %d] leave a gap after byte %d", e.name, e.begin, e.end, next)
 		}
 		next = e.end
 	}
 	if next != dataLen {
-		return fmt.Errorf("data section is %d bytes, the tensors cover %d", dataLen, next)
+		return ckpt.Atf(dataStart+next, "data section is %d bytes, the tensors cover %d", dataLen, next)
 	}
 	return nil
 }

@@ -50,6 +50,10 @@ func Write(w io.Writer, tensors []*ckpt.Tensor, metadata map[string]string) erro
 			}
 			b := buf[:c.Len]
 			if err := t.ReadChunk(c, b); err != nil {
+				var fe *ckpt.FormatError
+				if errors.As(err, &fe) {
+					return err // the source's error, naming its file and format
+				}
 				return fmt.Errorf("safetensors: %w", err)
 			}
 			if _, err := bw.Write(b); err != nil {
