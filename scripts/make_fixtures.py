@@ -5,7 +5,8 @@ Run with Debian's python (python3-torch 1.13, numpy), not a pyenv/venv python:
 
     /usr/bin/python3 scripts/make_fixtures.py [OUTDIR]     # default: testdata/
 
-Writes OUTDIR/<name>.pth and OUTDIR/expected/<name>.json. Deterministic: seeded RNG, one
+Writes OUTDIR/<name>.pth and OUTDIR/expected/<name>.json (and, through
+scripts/unsupported_fixtures.py, unsupported.pth: complex, quantized and sparse tensors). Deterministic: seeded RNG, one
 intra-op thread, and the legacy (non-zip) file's storage keys canonicalised (see
 save_legacy_canonical). scripts/check_fixtures.sh regenerates into a temp dir and compares.
 
@@ -638,6 +639,9 @@ def main(argv):
         write_json(os.path.join(outdir, "expected", stem + ".json"), exp)
         print(f"{path}: {os.path.getsize(path)} bytes, {len(exp['tensors'])} tensors, "
               f"{len(exp['leaves'])} leaves")
+
+    import unsupported_fixtures  # complex, quantized and sparse tensors
+    unsupported_fixtures.make(outdir)
 
 
 if __name__ == "__main__":

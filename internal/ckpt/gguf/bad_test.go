@@ -3,6 +3,7 @@ package gguf
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"math/rand"
 	"strings"
 	"testing"
@@ -201,10 +202,78 @@ func TestTruncated(t *testing.T) {
 	}
 }
 
+// q8Overflow is the 98-byte file of the issue: one Q8_0 tensor of shape
+// [8718968878589280256], whose byte size count/32*34 overflows int64 and
+// wrapped to a negative size that passed the bounds checks.
+func q8Overflow() []byte {
+	r := head(3, 1, 0).info("w", []uint64{8718968878589280256}, GGMLQ8_0, 0).pad(32)
+	r.Write([]byte{0x00, 0x3c})
+	r.Write(bytes.Repeat([]byte{1}, 32))
+	return r.Bytes()
+}
+
+func TestQ8Overflow(t *testing.T) {
+	b := q8Overflow()
+	if len(b) != 98 {
+		t.Fatalf("q8 file is %d bytes, want 98", len(b))
+	}
+	_, err := Read(bytes.NewReader(b), int64(len(b)), "q8.gguf")
+	var fe *ckpt.FormatError
+	if !errors.As(err, &fe) || fe.Format != ckpt.FormatGGUF || fe.File != "q8.gguf" || fe.Offset != 24 {
+		t.Fatalf("Read = %v, want a gguf FormatError at the tensor info (offset 24)", err)
+	}
+	if !strings.Contains(err.Error(), "overflow") {
+		t.Errorf("error %q does not say the size overflows", err)
+	}
+}
+
+// checkTensors is what the fuzz target asks of every tensor a reader
+// accepts: a valid description whose element count and byte size agree,
+// bytes that fit in the file, chunks that cover them exactly, and a ReadAll
+// that returns them (never allocating beyond the file's size).
+func checkTensors(t *testing.T, tensors []*ckpt.Tensor, fileSize int64) {
+	t.Helper()
+	for _, tt := range tensors {
+		if err := tt.Check(); err != nil {
+			t.Fatal(err)
+		}
+		numel, nbytes := tt.Numel(), tt.NBytes()
+		if want, ok := tt.DType.Bytes(numel); !ok || want != nbytes || nbytes < 0 || nbytes > fileSize {
+			t.Fatalf("tensor %q: %d elements, %d bytes in a %d-byte file", tt.Name, numel, nbytes, fileSize)
+		}
+		var sum, elems int64
+		for _, c := range tt.Chunks(1 << 12) {
+			if c.Off != sum || c.First != elems || c.Len <= 0 {
+				t.Fatalf("tensor %q: chunk %+v after %d bytes", tt.Name, c, sum)
+			}
+			sum += c.Len
+			elems += c.Count
+		}
+		if sum != nbytes || elems != numel {
+			t.Fatalf("tensor %q: chunks cover %d bytes, %d elements; want %d, %d", tt.Name, sum, elems, nbytes, numel)
+		}
+		raw, err := tt.ReadAll()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if int64(len(raw)) != nbytes {
+			t.Fatalf("tensor %q: ReadAll gave %d bytes, want %d", tt.Name, len(raw), nbytes)
+		}
+	}
+}
+
 func FuzzRead(f *testing.F) {
 	rng := rand.New(rand.NewSource(7))
 	ts := []*ckpt.Tensor{randTensor(f, rng, "a", ckpt.F32, 2, 3), randTensor(f, rng, "q", ckpt.Q8_0, 32), randTensor(f, rng, "s", ckpt.BF16)}
 	f.Add(write(f, sampleKVs(), ts, WriteOptions{}))
+	// Infos whose dimensions are one byte away from overflowing sizes.
+	big := func(typ GGMLType, dims ...uint64) []byte {
+		return tensorsFile(64, func(r *raw) { r.info("t", dims, typ, 0) }, 1)
+	}
+	f.Add(big(GGMLQ8_0, 1<<58))
+	f.Add(big(GGMLQ8_0, 32, 1<<55))
+	f.Add(big(GGMLF32, 1<<60))
+	f.Add(big(GGMLF64, 1<<31, 1<<28))
 	f.Add(write(f, []KV{{"x", Array(TypeArray, Array(TypeString, String("y")))}}, ts[:1], WriteOptions{Alignment: 8, ShortNames: true}))
 	f.Add(write(f, nil, []*ckpt.Tensor{randTensor(f, rng, "backbone.norm1.bias", ckpt.F16, 3)}, WriteOptions{ShortNames: true}))
 	f.Add(head(2, 0, 0).Bytes())
@@ -216,14 +285,7 @@ func FuzzRead(f *testing.F) {
 			}
 			return
 		}
-		for _, tt := range file.Checkpoint.Tensors {
-			if err := tt.Check(); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := tt.ReadAll(); err != nil {
-				t.Fatal(err)
-			}
-		}
+		checkTensors(t, file.Checkpoint.Tensors, int64(len(b)))
 		// What reads writes back, and reads back the same.
 		var out bytes.Buffer
 		kvs := make([]KV, 0, len(file.KVs))

@@ -140,7 +140,7 @@ func readZip(r io.ReaderAt, size int64, name string, opts ckpt.OpenOptions) (*ck
 		if !ok {
 			return nil, fmt.Errorf("storage %q is missing from the archive (no %s/data/%s)", s.key, dir, s.key)
 		}
-		sd, err := zipStorage(r, f, spans[f], src)
+		sd, err := zipStorage(r, size, f, spans[f], src)
 		if err != nil {
 			return nil, err
 		}
@@ -169,7 +169,7 @@ func zipProblem(err error) error {
 		return errors.New("no end-of-central-directory record (truncated, or not a zip file)")
 	}
 	if strings.Contains(err.Error(), "negative offset") {
-		return fmt.Errorf("the central directory lies outside the file (truncated or corrupt archive)")
+		return fmt.Errorf("the end record places the central directory or an entry outside the file (truncated or corrupt archive)")
 	}
 	return err
 }
@@ -216,7 +216,7 @@ func entrySpans(files []*zip.File, size int64) (map[*zip.File]span, error) {
 
 // zipStorage locates a storage entry's bytes: a section of the file for a
 // stored entry (torch never compresses), a streaming inflater otherwise.
-func zipStorage(r io.ReaderAt, f *zip.File, sp span, src ckpt.Source) (storageData, error) {
+func zipStorage(r io.ReaderAt, fileSize int64, f *zip.File, sp span, src ckpt.Source) (storageData, error) {
 	n, ok := ckpt.SizeU64(f.UncompressedSize64)
 	if !ok {
 		return storageData{}, ckpt.Atf(sp.off, "%s: size %d is implausible", f.Name, f.UncompressedSize64)
@@ -228,8 +228,11 @@ func zipStorage(r io.ReaderAt, f *zip.File, sp span, src ckpt.Source) (storageDa
 		}
 		return storageData{r: r, base: sp.off, nbytes: n, src: src}, nil
 	case zip.Deflate:
-		if bound, ok := ckpt.MulSize(max(sp.n, 1), maxDeflateRatio); !ok || n > bound {
-			return storageData{}, ckpt.Atf(sp.off, "%s: %d compressed bytes cannot inflate to the %d declared", f.Name, sp.n, n)
+		// torch stores storages; a deflated one (a re-zipped file) may not
+		// declare more bytes than the file holds, so that reading it never
+		// allocates more than the file's size.
+		if n > fileSize {
+			return storageData{}, ckpt.Atf(sp.off, "%s: deflated storage declares %d bytes, more than the %d-byte file", f.Name, n, fileSize)
 		}
 		in := &inflater{src: io.NewSectionReader(r, sp.off, sp.n), size: n}
 		esrc := src
@@ -265,7 +268,7 @@ func readEntry(f *zip.File, sp span, limit int64) ([]byte, error) {
 		return nil, ckpt.Atf(sp.off, "%s: entry ends before the %d bytes its header declares: %w", f.Name, n, err)
 	}
 	var one [1]byte
-	if k, err := rc.Read(one[:]); k > 0 {
+	if k, err := rc.Read(one[:]); k > 0 || errors.Is(err, zip.ErrFormat) { // archive/zip's "more than declared"
 		return nil, ckpt.Atf(sp.off, "%s: entry holds more than the %d bytes its header declares", f.Name, n)
 	} else if err != nil && !errors.Is(err, io.EOF) {
 		return nil, ckpt.Atf(sp.off, "%s: %w", f.Name, err)

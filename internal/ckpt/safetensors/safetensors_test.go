@@ -379,6 +379,9 @@ func FuzzRead(f *testing.F) {
 	f.Add(write(f, nil, nil))
 	f.Add(rawFile(`{"a":{"dtype":"U8","shape":[2],"data_offsets":[2,4]},"b":{"dtype":"U8","shape":[2],"data_offsets":[0,2]}}`, []byte{1, 2, 3, 4}))
 	f.Add(rawFile(`{"a":{"dtype":"BOOL","shape":[0,5],"data_offsets":[0,0]},"__metadata__":null}`, nil))
+	// Shapes and offsets one digit away from overflowing sizes.
+	f.Add(rawFile(`{"a":{"dtype":"F64","shape":[1152921504606846976],"data_offsets":[0,8]}}`, make([]byte, 8)))
+	f.Add(rawFile(`{"a":{"dtype":"F32","shape":[3037000499,3037000499],"data_offsets":[9223372036854775807,8]}}`, make([]byte, 8)))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		c, err := safetensors.Read(bytes.NewReader(b), int64(len(b)), "fuzz")
 		if err != nil {
@@ -394,10 +397,21 @@ func FuzzRead(f *testing.F) {
 			if err := tt.Check(); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := tt.ReadAll(); err != nil {
-				t.Fatal(err)
+			nb := tt.NBytes()
+			if want, ok := tt.DType.Bytes(tt.Numel()); !ok || want != nb || nb < 0 || nb > int64(len(b)) {
+				t.Fatalf("tensor %q: %d elements, %d bytes in a %d-byte file", tt.Name, tt.Numel(), nb, len(b))
 			}
-			total += tt.NBytes()
+			var sum int64
+			for _, c := range tt.Chunks(1 << 12) {
+				sum += c.Len
+			}
+			if sum != nb {
+				t.Fatalf("tensor %q: chunks cover %d of %d bytes", tt.Name, sum, nb)
+			}
+			if raw, err := tt.ReadAll(); err != nil || int64(len(raw)) != nb {
+				t.Fatalf("tensor %q: ReadAll: %d bytes, %v", tt.Name, len(raw), err)
+			}
+			total += nb
 		}
 		n := int64(binary.LittleEndian.Uint64(b))
 		if total != int64(len(b))-8-n {
