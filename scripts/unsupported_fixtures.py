@@ -5,7 +5,9 @@ Called by scripts/make_fixtures.py (which check_fixtures.sh runs); on its own:
 
     /usr/bin/python3 scripts/unsupported_fixtures.py [OUTDIR]     # default: testdata/
 
-Writes OUTDIR/unsupported.pth (torch.save, zip format) and OUTDIR/expected/unsupported.json:
+Writes OUTDIR/unsupported.pth (torch.save, zip format), OUTDIR/unsupported_legacy.pth (the
+legacy format, through make_fixtures.save_legacy_canonical, which needs every storage to
+belong to a tensor it can see: without the sparse tensors and the per-channel quantized one) and their OUTDIR/expected/*.json:
 the usual expectation (make_fixtures.py's format) for the tensors glipctl reads and leaves,
 plus "unsupported": [{"name", "kind"}] in file order, kind being what torch.load reports:
 "complex" (is_complex), "quantized" (is_quantized) or "sparse" (layout is not strided).
@@ -70,19 +72,26 @@ def split(obj, path, tensors, leaves, unsupported):
 
 def make(outdir):
     os.makedirs(os.path.join(outdir, "expected"), exist_ok=True)
-    path = os.path.join(outdir, "unsupported.pth")
-    mf.save_zip(unsupported_object(), path)
-    loaded = torch.load(path, map_location="cpu")
-    tensors, leaves, unsupported = [], [], []
-    split(loaded, [], tensors, leaves, unsupported)
-    exp = OrderedDict([
-        ("file", "unsupported.pth"), ("format", "zip"), ("torch_loaded", True),
-        ("stats_over", "finite"), ("pickle_globals", mf.pickle_globals(path)),
-        ("tensors", tensors), ("leaves", leaves), ("unsupported", unsupported),
-    ])
-    mf.write_json(os.path.join(outdir, "expected", "unsupported.json"), exp)
-    print(f"{path}: {os.path.getsize(path)} bytes, {len(tensors)} tensors, "
-          f"{len(unsupported)} unsupported")
+    obj = unsupported_object()
+    legacy = OrderedDict((k, v) for k, v in obj.items() if k not in ("s", "csr", "qc"))
+    for name, o, fmt in (("unsupported.pth", obj, "zip"), ("unsupported_legacy.pth", legacy, "legacy")):
+        path = os.path.join(outdir, name)
+        if fmt == "zip":
+            mf.save_zip(o, path)
+        else:
+            mf.save_legacy_canonical(o, path, SEED)
+        loaded = torch.load(path, map_location="cpu")
+        tensors, leaves, unsupported = [], [], []
+        split(loaded, [], tensors, leaves, unsupported)
+        exp = OrderedDict([
+            ("file", name), ("format", fmt), ("torch_loaded", True),
+            ("stats_over", "finite"), ("pickle_globals", mf.pickle_globals(path)),
+            ("tensors", tensors), ("leaves", leaves), ("unsupported", unsupported),
+        ])
+        stem = os.path.splitext(name)[0]
+        mf.write_json(os.path.join(outdir, "expected", stem + ".json"), exp)
+        print(f"{path}: {os.path.getsize(path)} bytes, {len(tensors)} tensors, "
+              f"{len(unsupported)} unsupported")
 
 
 if __name__ == "__main__":

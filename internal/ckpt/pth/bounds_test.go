@@ -236,42 +236,45 @@ func TestLongKeyPath(t *testing.T) {
 	}
 }
 
-// TestUnsupportedMatchesTorch: testdata/unsupported.pth (made by torch)
-// holds complex, quantized and sparse tensors; they are listed with their
-// kind in file order, as torch.load reports them, and the rest reads (its
-// tensors are checked against torch by TestFixturesMatchTorch), also with
-// Strict (no global of theirs is refused).
+// TestUnsupportedMatchesTorch: testdata/unsupported.pth and
+// unsupported_legacy.pth (made by torch) hold complex, quantized and sparse
+// tensors; they are listed with their kind in file order, as torch.load
+// reports them, and the rest reads (its tensors are checked against torch
+// by TestFixturesMatchTorch), also with Strict (no global of theirs is
+// refused).
 func TestUnsupportedMatchesTorch(t *testing.T) {
-	var want struct {
-		Unsupported []struct{ Name, Kind string } `json:"unsupported"`
-	}
-	b, err := os.ReadFile("../../../testdata/expected/unsupported.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(b, &want); err != nil || len(want.Unsupported) == 0 {
-		t.Fatalf("expectation: %v, %d unsupported", err, len(want.Unsupported))
-	}
-	for _, strict := range []bool{false, true} {
-		c, err := Open("../../../testdata/unsupported.pth", ckpt.OpenOptions{Strict: strict})
+	for _, name := range []string{"unsupported", "unsupported_legacy"} {
+		var want struct {
+			Unsupported []struct{ Name, Kind string } `json:"unsupported"`
+		}
+		b, err := os.ReadFile("../../../testdata/expected/" + name + ".json")
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer c.Close()
-		if len(c.Warnings) != 0 {
-			t.Errorf("warnings %v", c.Warnings)
+		if err := json.Unmarshal(b, &want); err != nil || len(want.Unsupported) == 0 {
+			t.Fatalf("%s expectation: %v, %d unsupported", name, err, len(want.Unsupported))
 		}
-		if len(c.Unsupported) != len(want.Unsupported) {
-			t.Fatalf("unsupported %+v, torch says %+v", c.Unsupported, want.Unsupported)
-		}
-		for i, w := range want.Unsupported {
-			got := c.Unsupported[i]
-			if got.Name != w.Name || !strings.HasPrefix(got.Reason, w.Kind+" tensor") {
-				t.Errorf("unsupported %d = %+v, torch says %s is %s", i, got, w.Name, w.Kind)
+		for _, strict := range []bool{false, true} {
+			c, err := Open("../../../testdata/"+name+".pth", ckpt.OpenOptions{Strict: strict})
+			if err != nil {
+				t.Fatal(err)
 			}
-		}
-		if ws := c.UnsupportedWarnings(); len(ws) != len(want.Unsupported) || !strings.Contains(ws[0], want.Unsupported[0].Name) {
-			t.Errorf("warnings %v", ws)
+			defer c.Close()
+			if len(c.Warnings) != 0 {
+				t.Errorf("%s: warnings %v", name, c.Warnings)
+			}
+			if len(c.Unsupported) != len(want.Unsupported) {
+				t.Fatalf("%s: unsupported %+v, torch says %+v", name, c.Unsupported, want.Unsupported)
+			}
+			for i, w := range want.Unsupported {
+				got := c.Unsupported[i]
+				if got.Name != w.Name || !strings.HasPrefix(got.Reason, w.Kind+" tensor") {
+					t.Errorf("%s: unsupported %d = %+v, torch says %s is %s", name, i, got, w.Name, w.Kind)
+				}
+			}
+			if ws := c.UnsupportedWarnings(); len(ws) != len(want.Unsupported) || !strings.Contains(ws[0], want.Unsupported[0].Name) {
+				t.Errorf("%s: warnings %v", name, ws)
+			}
 		}
 	}
 }
