@@ -3,6 +3,16 @@
 //
 // The format readers and writers live in sub-packages (pth, safetensors,
 // gguf); package formats opens any of them by sniffing the file.
+//
+// What every reader guarantees: it opens only regular files (OpenRegular);
+// every size it computes from a header field (element counts, block and
+// element sizes, strides, offsets) goes through MulSize and AddSize, so none
+// can overflow; a tensor it returns passes Check and its NBytes lie inside
+// the file, so reading a tensor never allocates more than the file's size;
+// a tensor it cannot represent (complex, quantized, sparse) is listed in
+// Checkpoint.Unsupported instead of failing the file; and every error about
+// a file's contents is a *FormatError naming the file, the format, the
+// problem and, where known, the byte offset.
 package ckpt
 
 import (
