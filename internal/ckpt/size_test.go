@@ -134,3 +134,31 @@ func TestSectionDataTruncated(t *testing.T) {
 		t.Errorf("message %q: want the file and format first and the tensor named once", msg)
 	}
 }
+
+// TestBytesAtTheEdge compares DType.Bytes with exact arithmetic for every
+// dtype on element counts around the point where the byte size leaves
+// int64 (for Q8_0, count/32*34).
+func TestBytesAtTheEdge(t *testing.T) {
+	max := big.NewInt(math.MaxInt64)
+	for d := F64; d <= Q8_0; d++ {
+		per, unit := big.NewInt(int64(d.Size())), big.NewInt(1)
+		if d == Q8_0 {
+			per, unit = big.NewInt(q8BlockBytes), big.NewInt(Q8Block)
+		}
+		// edge: the largest count whose bytes fit, in whole units.
+		edge := new(big.Int).Mul(new(big.Int).Div(max, per), unit)
+		for k := int64(-256); k <= 256; k++ {
+			n := new(big.Int).Add(edge, big.NewInt(k))
+			if !n.IsInt64() || n.Sign() < 0 {
+				continue
+			}
+			got, ok := d.Bytes(n.Int64())
+			whole := new(big.Int).Mod(n, unit).Sign() == 0
+			want := new(big.Int).Mul(new(big.Int).Div(n, unit), per)
+			wantOK := whole && want.Cmp(max) <= 0
+			if ok != wantOK || (ok && got != want.Int64()) {
+				t.Errorf("%s.Bytes(%s) = %d, %v; exact: %s, fits %v", d, n, got, ok, want, wantOK)
+			}
+		}
+	}
+}

@@ -227,6 +227,32 @@ func TestQ8Overflow(t *testing.T) {
 	}
 }
 
+// TestSizesAtTheEdge reads one-tensor files of every supported type whose
+// dimensions put the byte size just below and just above int64 (the 98-byte
+// Q8_0 file is one of them): each must be refused, or read as a tensor whose
+// bytes fit in the file.
+func TestSizesAtTheEdge(t *testing.T) {
+	for g, d := range ggmlToDType {
+		per, unit := uint64(d.Size()), uint64(1)
+		if d == ckpt.Q8_0 {
+			per, unit = q8BlockBytes, ckpt.Q8Block
+		}
+		edge := (1<<63 - 1) / per * unit // the largest count whose bytes fit
+		for k := uint64(0); k <= 8; k++ {
+			for _, n := range []uint64{edge - k*unit, edge + k*unit, edge/unit*unit + k*unit} {
+				for _, dims := range [][]uint64{{n}, {unit, n / unit}} {
+					b := tensorsFile(64, func(r *raw) { r.info("t", dims, g, 0) }, 1)
+					f, err := ReadFile(bytes.NewReader(b), int64(len(b)), "edge.gguf")
+					if err != nil {
+						continue
+					}
+					checkTensors(t, f.Checkpoint.Tensors, int64(len(b)))
+				}
+			}
+		}
+	}
+}
+
 // checkTensors is what the fuzz target asks of every tensor a reader
 // accepts: a valid description whose element count and byte size agree,
 // bytes that fit in the file, chunks that cover them exactly, and a ReadAll
@@ -266,14 +292,16 @@ func FuzzRead(f *testing.F) {
 	rng := rand.New(rand.NewSource(7))
 	ts := []*ckpt.Tensor{randTensor(f, rng, "a", ckpt.F32, 2, 3), randTensor(f, rng, "q", ckpt.Q8_0, 32), randTensor(f, rng, "s", ckpt.BF16)}
 	f.Add(write(f, sampleKVs(), ts, WriteOptions{}))
-	// Infos whose dimensions are one byte away from overflowing sizes.
+	// Infos whose byte sizes lie just below int64's limit (a Q8_0 size is
+	// count/32*34: it overflows from about 0x7878787878787880 elements), a
+	// bit flip or a small addition away from overflowing.
 	big := func(typ GGMLType, dims ...uint64) []byte {
 		return tensorsFile(64, func(r *raw) { r.info("t", dims, typ, 0) }, 1)
 	}
-	f.Add(big(GGMLQ8_0, 1<<58))
-	f.Add(big(GGMLQ8_0, 32, 1<<55))
-	f.Add(big(GGMLF32, 1<<60))
-	f.Add(big(GGMLF64, 1<<31, 1<<28))
+	f.Add(big(GGMLQ8_0, 0x7800000000000000))
+	f.Add(big(GGMLQ8_0, 32, 0x03c0000000000000))
+	f.Add(big(GGMLF32, 0x1f00000000000000))
+	f.Add(big(GGMLF64, 1<<31, 0x0f000000))
 	f.Add(write(f, []KV{{"x", Array(TypeArray, Array(TypeString, String("y")))}}, ts[:1], WriteOptions{Alignment: 8, ShortNames: true}))
 	f.Add(write(f, nil, []*ckpt.Tensor{randTensor(f, rng, "backbone.norm1.bias", ckpt.F16, 3)}, WriteOptions{ShortNames: true}))
 	f.Add(head(2, 0, 0).Bytes())
