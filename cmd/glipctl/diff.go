@@ -121,6 +121,9 @@ func diffRun(ctx context.Context, opts *diffOptions) error {
 		if err != nil {
 			return nil, nil, err
 		}
+		for _, w := range c.UnsupportedWarnings() {
+			opts.IO.warn(p, w)
+		}
 		ts, err := diffTensors(c, opts)
 		if err != nil {
 			c.Close()

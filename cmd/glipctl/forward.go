@@ -283,9 +283,12 @@ func forwardRun(ctx context.Context, opts *forwardOptions) error {
 	if path != opts.Model {
 		fmt.Fprintf(opts.IO.ErrOut, "glipctl: model %s: %s\n", opts.Model, path)
 	}
-	model, err := forward.LoadModel(path)
+	model, warnings, err := forward.LoadModel(path)
 	if err != nil {
 		return err
+	}
+	for _, w := range warnings {
+		opts.IO.warn(path, w)
 	}
 	mean, std, outs := forward.ModelPreprocess(model.Arch)
 	if userOuts != nil {

@@ -93,3 +93,14 @@ func TestInspectUnsupportedJSON(t *testing.T) {
 		t.Fatalf("exit %d, stderr %q, out %s", code, errOut, out)
 	}
 }
+
+// TestDiffWarnsUnsupported: diff compares the readable tensors of
+// testdata/unsupported.pth and warns, once per file, about each one it
+// cannot read.
+func TestDiffWarnsUnsupported(t *testing.T) {
+	code, out, errOut := runCmd(t, "diff", td+"unsupported.pth", td+"unsupported.pth", "--atol", "0", "--rtol", "0")
+	if code != 0 || !strings.Contains(out, "2 tensors compared, 0 differ") ||
+		strings.Count(errOut, `warning: `+td+`unsupported.pth: tensor "c" ignored: complex tensor`) != 2 {
+		t.Errorf("exit %d\nstdout %s\nstderr %s", code, out, errOut)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"strings"
 
+	"github.com/glipctl/glipctl/internal/ckpt"
 	"github.com/glipctl/glipctl/internal/forward"
 	"github.com/spf13/cobra"
 )
@@ -120,9 +121,12 @@ func errorFile(err error) string {
 	var pe *fs.PathError
 	var ie *forward.InputError
 	var ee *exitErr
+	var fe *ckpt.FormatError
 	switch {
 	case errors.As(err, &ee) && ee.file != "":
 		return ee.file
+	case errors.As(err, &fe):
+		return fe.File
 	case errors.As(err, &ie):
 		return ie.Path
 	case errors.As(err, &pe):

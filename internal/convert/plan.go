@@ -111,7 +111,7 @@ func NewPlan(c *ckpt.Checkpoint, opts PlanOptions) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Plan{Prefix: b.Prefix, Detected: b.Layout, Layout: layout, Mode: mode}
+	p := &Plan{Prefix: b.Prefix, Detected: b.Layout, Layout: layout, Mode: mode, Warnings: c.UnsupportedWarnings()}
 	nsd := len(b.Mappings) + len(b.Dropped)
 	switch {
 	case p.Detected == glip.LayoutOther && from == "":

@@ -11,11 +11,12 @@ import (
 )
 
 // LoadModel opens a checkpoint and builds the backbone (weights copied to
-// float32; the file is closed before returning).
-func LoadModel(path string) (*swin.Model, error) {
+// float32; the file is closed before returning). The warnings name the
+// tensors of the file that glipctl cannot read and left out.
+func LoadModel(path string) (*swin.Model, []string, error) {
 	c, err := formats.Open(path, ckpt.OpenOptions{})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer c.Close()
 	b, err := glip.NewBackbone(c)
@@ -23,13 +24,13 @@ func LoadModel(path string) (*swin.Model, error) {
 		b, err = b.Require()
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil, nil, fmt.Errorf("%s: %w", path, err)
 	}
 	m, err := swin.FromTensors(b.Tensors())
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil, nil, fmt.Errorf("%s: %w", path, err)
 	}
-	return m, nil
+	return m, c.UnsupportedWarnings(), nil
 }
 
 // DefaultImgSize is the input side of a model: the zoo entry's img_size

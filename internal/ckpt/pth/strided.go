@@ -2,9 +2,10 @@ package pth
 
 import (
 	"fmt"
-	"github.com/glipctl/glipctl/internal/ckpt"
 	"io"
 	"sync"
+
+	"github.com/glipctl/glipctl/internal/ckpt"
 )
 
 // stridedData reads a non-contiguous view (a transpose, a strided slice, an
