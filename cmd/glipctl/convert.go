@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 
+	"github.com/glipctl/glipctl/internal/atomicfile"
 	"github.com/glipctl/glipctl/internal/ckpt"
 	"github.com/glipctl/glipctl/internal/cli"
 	"github.com/glipctl/glipctl/internal/convert"
@@ -146,11 +148,11 @@ func (opts *convertOptions) check() error {
 	}
 	mode, err := convert.ParseDTypeMode(opts.DType)
 	if err != nil {
-		return usageError("%v", err)
+		return optionUsage(err)
 	}
 	o := convert.Options{Format: f, DType: mode, Layout: glip.Layout(strings.ToLower(opts.Layout)), From: glip.Layout(strings.ToLower(opts.From))}
 	if err := o.Check(); err != nil {
-		return usageError("%v", err)
+		return optionUsage(err)
 	}
 	if err := opts.Zoo.Validate(); err != nil {
 		return usageError("%v", err)
@@ -188,7 +190,7 @@ func convertRun(opts *convertOptions) error {
 	}
 	mode, err := convert.ParseDTypeMode(opts.DType)
 	if err != nil {
-		return usageError("%v", err)
+		return optionUsage(err)
 	}
 	from := glip.Layout(strings.ToLower(opts.From))
 	if from == "auto" {
@@ -243,7 +245,7 @@ func convertRun(opts *convertOptions) error {
 		if ctx.Err() != nil {
 			return fmt.Errorf("%s: interrupted; nothing written", opts.Dst)
 		}
-		return err
+		return convertError(err)
 	}
 	if !opts.Quiet {
 		for _, w := range rep.Warnings {
@@ -271,3 +273,32 @@ const (
 	progressMinBytes = 64 << 20
 	progressThrottle = 100 * time.Millisecond
 )
+
+// optionUsage turns a conversion option's error into a usage error naming
+// the flag ("--dtype: unknown dtype ...").
+func optionUsage(err error) *exitErr {
+	var oe *convert.OptionError
+	if errors.As(err, &oe) {
+		flag := oe.Option
+		if flag == "format" {
+			flag = "to"
+		}
+		return &exitErr{code: exitUsage, err: fmt.Errorf("--%s: %v", flag, oe.Err)}
+	}
+	return &exitErr{code: exitUsage, err: err}
+}
+
+// convertError adds to an error of a conversion the flag that helps:
+// --force for an output that exists, the flag of an option that cannot be
+// used.
+func convertError(err error) error {
+	var oe *convert.OptionError
+	var ae *atomicfile.Error
+	switch {
+	case errors.As(err, &oe):
+		return optionUsage(err).err // found in the file: exit 1, not 2
+	case errors.As(err, &ae) && errors.Is(err, atomicfile.ErrExist):
+		return fmt.Errorf("%s already exists (use --force to replace it)", ae.Path)
+	}
+	return err
+}

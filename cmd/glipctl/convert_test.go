@@ -69,6 +69,21 @@ func TestConvertUsageErrors(t *testing.T) {
 	if es, _ := os.ReadDir(dir); len(es) != 0 {
 		t.Errorf("usage errors left %d files", len(es))
 	}
+	// The internal option errors name their flag.
+	for _, c := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"--dtype", "f8"}, exitUsage, `--dtype: unknown dtype "f8"`},
+		{[]string{"--from", "timm"}, exitUsage, `--from: unknown source layout "timm"`},
+		{[]string{"--from", "mmpretrain"}, exitError, "--from: mmpretrain, but the keys are in the official layout"},
+	} {
+		code, _, errOut := runCmd(t, append([]string{"convert", src, "-o", filepath.Join(dir, "y.pth")}, c.args...)...)
+		if code != c.code || !strings.Contains(errOut, c.want) {
+			t.Errorf("%v: exit %d, stderr %q; want %d and %q", c.args, code, errOut, c.code, c.want)
+		}
+	}
 }
 
 // TestConvertCommand converts the fixture through the command line: --to

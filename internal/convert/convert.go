@@ -106,7 +106,7 @@ func (o Options) Check() error {
 		return err
 	}
 	if mode == ToQ8_0 && o.Format != FormatGGUF {
-		return fmt.Errorf("--dtype q8_0 is only for GGUF output, not %s", o.Format)
+		return &OptionError{Option: "dtype", Err: fmt.Errorf("q8_0 is only for GGUF output, not %s", o.Format)}
 	}
 	switch o.Layout {
 	case "", glip.LayoutMMPretrain:
@@ -115,12 +115,12 @@ func (o Options) Check() error {
 			return fmt.Errorf("GGUF output is in the mmpretrain layout only (official names are longer than GGUF's 63 bytes)")
 		}
 	default:
-		return fmt.Errorf("unknown --layout %q (want mmpretrain or official)", o.Layout)
+		return &OptionError{Option: "layout", Err: fmt.Errorf("unknown layout %q (want mmpretrain or official)", o.Layout)}
 	}
 	switch o.From {
 	case "", "auto", glip.LayoutOfficial, glip.LayoutMMPretrain:
 	default:
-		return fmt.Errorf("unknown --from %q (want official, mmpretrain or auto)", o.From)
+		return &OptionError{Option: "from", Err: fmt.Errorf("unknown source layout %q (want official, mmpretrain or auto)", o.From)}
 	}
 	return nil
 }
@@ -487,3 +487,13 @@ type scratch struct {
 
 // itoa is strconv.Itoa for the renderers.
 func itoa(i int64) string { return strconv.FormatInt(i, 10) }
+
+// OptionError is an option of a conversion that cannot be used: Option
+// names it as Options' field does, lower case ("dtype", "layout", "from").
+type OptionError struct {
+	Option string
+	Err    error
+}
+
+func (e *OptionError) Error() string { return e.Option + ": " + e.Err.Error() }
+func (e *OptionError) Unwrap() error { return e.Err }

@@ -759,7 +759,7 @@ func TestBadInput(t *testing.T) {
 		{"fc2 shape", mutate("layers.1.blocks.1.mlp.fc2.weight", reshape(64, 100)), Options{}, []string{"module.backbone.body.layers.1.blocks.1.mlp.fc2.weight has shape [64, 100], want [64, 256]"}},
 		{"missing", mutate("layers.1.blocks.1.attn.proj.bias", drop), Options{}, []string{"module.backbone.body.layers.1.blocks.1.attn.proj.bias is missing"}},
 		{"no patch embed", mutate("patch_embed.proj.weight", drop), Options{}, []string{"patch_embed.projection.weight"}},
-		{"from mismatch", officialCheckpoint(t, tiny, ckpt.F32, 1, false), Options{From: glip.LayoutMMPretrain}, []string{"--from mmpretrain, but the keys are in the official layout"}},
+		{"from mismatch", officialCheckpoint(t, tiny, ckpt.F32, 1, false), Options{From: glip.LayoutMMPretrain}, []string{"from: mmpretrain, but the keys are in the official layout"}},
 	}
 	for _, c := range cases {
 		c.opts.Format = FormatPTH
@@ -776,6 +776,10 @@ func TestBadInput(t *testing.T) {
 		}
 		if b.Len() != 0 {
 			t.Errorf("%s: %d bytes written before the error", c.name, b.Len())
+		}
+		var oe *OptionError
+		if c.name == "from mismatch" && (!errors.As(err, &oe) || oe.Option != "from") {
+			t.Errorf("%s: %v is not an OptionError of from", c.name, err)
 		}
 	}
 	// A file of another kind (a checkpoint without a backbone).

@@ -49,7 +49,7 @@ func ParseDTypeMode(s string) (DTypeMode, error) {
 	case "q8_0", "q8":
 		return ToQ8_0, nil
 	}
-	return "", fmt.Errorf("unknown --dtype %q (want keep, f32, f16, bf16 or q8_0)", s)
+	return "", &OptionError{Option: "dtype", Err: fmt.Errorf("unknown dtype %q (want keep, f32, f16, bf16 or q8_0)", s)}
 }
 
 // q8Eligible reports whether a tensor is quantised under ToQ8_0: a float

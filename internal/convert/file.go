@@ -64,7 +64,7 @@ func ConvertFile(ctx context.Context, src, dst string, opts FileOptions) (rep *R
 	if opts.Format == "" {
 		f, ok := FormatFromPath(dst)
 		if !ok {
-			return nil, fmt.Errorf("%s: cannot tell the output format from the extension (use .pth, .safetensors or .gguf, or --to)", dst)
+			return nil, &OptionError{Option: "format", Err: fmt.Errorf("%s: cannot tell the output format from the extension (use .pth, .safetensors or .gguf)", dst)}
 		}
 		opts.Format = f
 	}
@@ -201,15 +201,12 @@ func ConvertFile(ctx context.Context, src, dst string, opts FileOptions) (rep *R
 }
 
 // targetError is err, an error of writing one of ConvertFile's files, as
-// the one line the user reads: the file's own error (it names the file),
-// or for an existing file the hint to --force.
+// the one line the user reads: the file's own error, which names the file
+// (errors.Is(err, atomicfile.ErrExist) for an existing one).
 func targetError(err error) error {
 	var ae *atomicfile.Error
 	if !errors.As(err, &ae) {
 		return err
-	}
-	if errors.Is(ae, atomicfile.ErrExist) {
-		return fmt.Errorf("%s already exists (use --force to replace it)", ae.Path)
 	}
 	return ae
 }

@@ -117,7 +117,7 @@ func NewPlan(c *ckpt.Checkpoint, opts PlanOptions) (*Plan, error) {
 	case p.Detected == glip.LayoutOther && from == "":
 		return nil, &glip.ErrNotBackbone{Tensors: nsd}
 	case p.Detected != glip.LayoutOther && from != "" && from != p.Detected:
-		return nil, fmt.Errorf("--from %s, but the keys are in the %s layout (e.g. %s)", from, p.Detected, b.Mappings[0].From)
+		return nil, &OptionError{Option: "from", Err: fmt.Errorf("%s, but the keys are in the %s layout (e.g. %s)", from, p.Detected, b.Mappings[0].From)}
 	case from == "":
 		from = p.Detected
 	}

@@ -261,7 +261,7 @@ func (u *unpickler) findClass(module, name string) (any, error) {
 		}
 	}
 	if u.strict {
-		return nil, fmt.Errorf("refused global %s (--strict)", full)
+		return nil, fmt.Errorf("refused global %s (strict mode)", full)
 	}
 	if !u.refused[full] {
 		u.refused[full] = true
