@@ -11,11 +11,7 @@ import (
 	"fmt"
 	"image"
 	"image/color"
-	"image/jpeg"
-	"image/png"
 	"io"
-
-	"github.com/glipctl/glipctl/internal/ckpt"
 )
 
 // MeanBGR and StdBGR are the GLIP models' normalisation constants (glip-facts
@@ -36,58 +32,77 @@ type Image struct {
 	Pix  []uint8
 }
 
-// Load decodes a JPEG or PNG file into BGR.
+// Load decodes a JPEG or PNG file into BGR as the PIL pipeline does
+// (Read(path, PIL)).
 //
 // Colour handling follows PIL's convert("RGB"): alpha is dropped, not
 // composited (the stored colour of a transparent pixel is kept); grey is
 // replicated; palette images take their palette colours; 16-bit colour
 // channels keep their high byte; 16-bit grey is clipped to 255 (PIL goes
-// through its 32-bit integer mode). PNG decoding is exact; JPEG decoding is
-// Go's (image/jpeg), whose IDCT and chroma upsampling can differ from
-// libjpeg's by a few intensity levels. EXIF orientation is not applied
-// (neither does PIL's Image.open).
+// through its 32-bit integer mode). EXIF orientation is not applied
+// (neither does PIL's Image.open). See DecodeAs for JPEG.
 func Load(path string) (*Image, error) {
-	f, _, err := ckpt.OpenRegular(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	img, err := Decode(f)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return img, nil
+	return Read(path, PIL)
 }
 
-// Decode reads a JPEG or PNG image from r (see Load).
+// Decode reads a JPEG or PNG image from r as the PIL pipeline does (see
+// Load).
 func Decode(r io.Reader) (*Image, error) {
 	data, err := io.ReadAll(r)
 	if err != nil {
 		return nil, err
 	}
-	var decode func(io.Reader) (image.Image, error)
-	var config func(io.Reader) (image.Config, error)
+	return DecodeAs(data, PIL)
+}
+
+// DecodeAs decodes a JPEG or PNG file's contents into 8-bit BGR as
+// pipeline p's library does.
+//
+// PNG (decoded exactly) for PIL: see Load. For CV2, as cv2.imread with
+// IMREAD_COLOR (libpng with strip_16, strip_alpha, palette_to_rgb,
+// expand_gray_1_2_4_to_8, gray_to_rgb): every 16-bit sample keeps its high
+// byte (grey too), alpha is dropped, palettes are expanded, grey is
+// replicated; and the EXIF orientation of an eXIf chunk is applied (see
+// exifOrientation, orient).
+//
+// JPEG: see decodeJPEG; CV2 applies the EXIF orientation of its APP1
+// segment.
+//
+// The header's size is checked against MaxPixels before any pixel is
+// allocated.
+func DecodeAs(data []byte, p Pipeline) (*Image, error) {
+	if p != PIL && p != CV2 {
+		return nil, fmt.Errorf("unknown preprocessing pipeline %v", p)
+	}
+	var (
+		img         *Image
+		orientation int
+		err         error
+	)
 	switch {
-	case bytes.HasPrefix(data, []byte("\x89PNG\r\n\x1a\n")):
-		decode, config = png.Decode, png.DecodeConfig
+	case bytes.HasPrefix(data, []byte(pngSignature)):
+		img, orientation, err = decodePNG(data, p)
 	case bytes.HasPrefix(data, []byte{0xff, 0xd8, 0xff}):
-		decode, config = jpeg.Decode, jpeg.DecodeConfig
+		img, orientation, err = decodeJPEG(data, p)
 	default:
 		return nil, errors.New("not a JPEG or PNG image")
 	}
-	// The header's size is checked before the decoder allocates pixels.
-	cfg, err := config(bytes.NewReader(data))
 	if err != nil {
 		return nil, err
 	}
-	if cfg.Width <= 0 || cfg.Height <= 0 || int64(cfg.Width)*int64(cfg.Height) > MaxPixels {
-		return nil, fmt.Errorf("image size %dx%d is empty or too large", cfg.Width, cfg.Height)
+	if p == CV2 {
+		img = img.orient(orientation)
 	}
-	m, err := decode(bytes.NewReader(data))
-	if err != nil {
-		return nil, err
+	return img, nil
+}
+
+// checkSize refuses an image header's size that is empty or above
+// MaxPixels.
+func checkSize(w, h int) error {
+	if w <= 0 || h <= 0 || int64(w)*int64(h) > MaxPixels {
+		return fmt.Errorf("image size %dx%d is empty or too large", w, h)
 	}
-	return FromImage(m), nil
+	return nil
 }
 
 // FromImage converts a decoded image to BGR with PIL's convert("RGB")

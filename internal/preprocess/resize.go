@@ -13,6 +13,29 @@ import (
 // horizontal pass rounded to 8 bits and then a vertical pass. A side that
 // keeps its size is not filtered.
 func (m *Image) Resize(w, h int) (*Image, error) {
+	return m.resizePIL(w, h, Bilinear)
+}
+
+// pilFilter is one of Pillow's resampling filters: its kernel and support
+// (the kernel's half-width at scale 1).
+type pilFilter struct {
+	kernel  func(float64) float64
+	support float64
+}
+
+var (
+	pilBilinear = pilFilter{bilinear, 1}
+	pilBicubic  = pilFilter{bicubic, 2}
+)
+
+// resizePIL is Image.resize((w, h), BILINEAR or BICUBIC) on an RGB image
+// (see Resize; BICUBIC is the same scheme with the Keys kernel, a = -0.5,
+// and twice the support).
+func (m *Image) resizePIL(w, h int, interp Interp) (*Image, error) {
+	filter := pilBilinear
+	if interp == Bicubic {
+		filter = pilBicubic
+	}
 	if w <= 0 || h <= 0 || int64(w)*int64(h) > MaxPixels {
 		return nil, fmt.Errorf("resize to %dx%d: size is empty or too large", w, h)
 	}
@@ -20,13 +43,13 @@ func (m *Image) Resize(w, h int) (*Image, error) {
 		return &Image{W: w, H: h, Pix: append([]uint8(nil), m.Pix...)}, nil
 	}
 	src := m
-	ks, bounds, coeffs := precomputeCoeffs(m.H, h)
+	ks, bounds, coeffs := precomputeCoeffs(m.H, h, filter)
 	if w != m.W {
 		// Only the source rows the vertical pass reads are filtered.
 		first := bounds[0]
 		last := bounds[2*(h-1)] + bounds[2*(h-1)+1]
 		tmp := &Image{W: w, H: last - first, Pix: make([]uint8, w*(last-first)*3)}
-		hks, hb, hc := precomputeCoeffs(m.W, w)
+		hks, hb, hc := precomputeCoeffs(m.W, w, filter)
 		resampleHorizontal(tmp, m, first, hks, hb, hc)
 		for i := 0; i < h; i++ {
 			bounds[2*i] -= first
@@ -48,10 +71,10 @@ const precisionBits = 32 - 8 - 2
 // precomputeCoeffs computes, for each of outSize output pixels, the first
 // input pixel and the count of input pixels it reads (bounds[2i],
 // bounds[2i+1]) and their fixed-point weights (coeffs[i*ksize : ...]), as
-// PIL's precompute_coeffs and normalize_coeffs_8bpc do for the bilinear
-// filter over the whole input (box 0..inSize).
-func precomputeCoeffs(inSize, outSize int) (ksize int, bounds []int, coeffs []int32) {
-	const support0 = 1.0 // the bilinear filter's support
+// PIL's precompute_coeffs and normalize_coeffs_8bpc do for filter over
+// the whole input (box 0..inSize).
+func precomputeCoeffs(inSize, outSize int, filter pilFilter) (ksize int, bounds []int, coeffs []int32) {
+	support0 := filter.support
 	scale := float64(inSize) / float64(outSize)
 	filterscale := scale
 	if filterscale < 1 {
@@ -63,7 +86,7 @@ func precomputeCoeffs(inSize, outSize int) (ksize int, bounds []int, coeffs []in
 	coeffs = make([]int32, outSize*ksize)
 	k := make([]float64, ksize)
 	for xx := 0; xx < outSize; xx++ {
-		center := (float64(xx) + 0.5) * scale
+		center := float64((float64(xx) + 0.5) * scale)
 		ss := 1.0 / filterscale
 		// C's (int) truncates toward zero, as Go's conversion does.
 		xmin := int(center - support + 0.5)
@@ -77,7 +100,7 @@ func precomputeCoeffs(inSize, outSize int) (ksize int, bounds []int, coeffs []in
 		xmax -= xmin
 		ww := 0.0
 		for x := 0; x < xmax; x++ {
-			wt := bilinear((float64(x+xmin) - center + 0.5) * ss)
+			wt := filter.kernel(float64((float64(x+xmin) - center + 0.5) * ss))
 			k[x] = wt
 			ww += wt
 		}
@@ -111,6 +134,26 @@ func bilinear(x float64) float64 {
 	return 0
 }
 
+// bicubic is Pillow's bicubic_filter: Keys' cubic convolution with
+// a = -0.5, every product rounded on its own (no fused multiply-add).
+func bicubic(x float64) float64 {
+	const a = -0.5
+	if x < 0 {
+		x = -x
+	}
+	if x < 1 {
+		t := float64((a+2)*x) - (a + 3)
+		t = float64(t * x)
+		return float64(t*x) + 1
+	}
+	if x < 2 {
+		t := float64((x-5)*x) + 8
+		t = float64(t*x) - 4
+		return t * a
+	}
+	return 0
+}
+
 // clip8 turns a fixed-point accumulator into a byte.
 func clip8(v int32) uint8 {
 	if v >= 1<<precisionBits<<8 {
@@ -130,29 +173,41 @@ func resampleHorizontal(out, in *Image, offset, ksize int, bounds []int, coeffs 
 		for xx := 0; xx < out.W; xx++ {
 			xmin, xmax := bounds[2*xx], bounds[2*xx+1]
 			k := coeffs[xx*ksize : xx*ksize+xmax]
+			p := row[xmin*3 : (xmin+xmax)*3]
 			s0, s1, s2 := int32(1<<(precisionBits-1)), int32(1<<(precisionBits-1)), int32(1<<(precisionBits-1))
-			for x, c := range k {
-				p := row[(x+xmin)*3 : (x+xmin)*3+3]
+			for _, c := range k {
 				s0 += int32(p[0]) * c
 				s1 += int32(p[1]) * c
 				s2 += int32(p[2]) * c
+				p = p[3:]
 			}
-			orow[xx*3], orow[xx*3+1], orow[xx*3+2] = clip8(s0), clip8(s1), clip8(s2)
+			o := orow[xx*3 : xx*3+3]
+			o[0], o[1], o[2] = clip8(s0), clip8(s1), clip8(s2)
 		}
 	}
 }
 
+// resampleVertical fills out from in, one output row at a time: the
+// weighted input rows are accumulated in int32 in the order of their
+// weights (the sums are exact, so the order is PIL's result).
 func resampleVertical(out, in *Image, ksize int, bounds []int, coeffs []int32) {
 	stride := in.W * 3
+	acc := make([]int32, stride)
 	for yy := 0; yy < out.H; yy++ {
 		ymin, ymax := bounds[2*yy], bounds[2*yy+1]
 		k := coeffs[yy*ksize : yy*ksize+ymax]
-		orow := out.Pix[yy*stride : (yy+1)*stride]
-		for i := range orow {
-			s := int32(1 << (precisionBits - 1))
-			for y, c := range k {
-				s += int32(in.Pix[(y+ymin)*stride+i]) * c
+		for i := range acc {
+			acc[i] = 1 << (precisionBits - 1)
+		}
+		for y, c := range k {
+			row := in.Pix[(y+ymin)*stride : (y+ymin+1)*stride]
+			acc := acc[:len(row)]
+			for i, v := range row {
+				acc[i] += int32(v) * c
 			}
+		}
+		orow := out.Pix[yy*stride : (yy+1)*stride]
+		for i, s := range acc[:len(orow)] {
 			orow[i] = clip8(s)
 		}
 	}

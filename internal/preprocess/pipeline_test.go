@@ -1,0 +1,312 @@
+package preprocess
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"image"
+	"image/color"
+	"image/png"
+	"math"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/glipctl/glipctl/internal/oracle"
+)
+
+// refJob is one job of scripts/pipeline_ref.py.
+type refJob struct {
+	Name     string `json:"name"`
+	Image    string `json:"image"`
+	Pipeline string `json:"pipeline"`
+	Interp   string `json:"interp"`
+	Resize   []int  `json:"resize"`
+	Norm     bool   `json:"norm"`
+}
+
+// refOut is what the library made of a job: its BGR pixels (nil and Err
+// set when it refused the file) and, for Norm jobs, the tensor.
+type refOut struct {
+	W, H int
+	BGR  []uint8
+	Norm []float32
+	Err  string
+}
+
+// runRef runs every job in one Python process and reads the results.
+func runRef(t *testing.T, jobs []refJob) map[string]refOut {
+	t.Helper()
+	oracle.Require(t, "PIL", "numpy", "cv2")
+	dir := t.TempDir()
+	jobsPath := filepath.Join(dir, "jobs.json")
+	data, err := json.Marshal(jobs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(jobsPath, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(oracle.Python, filepath.Join(oracle.RepoRoot(t), "scripts", "pipeline_ref.py"), jobsPath, dir)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("pipeline_ref.py: %v\n%s", err, out)
+	}
+	raw, err := os.ReadFile(filepath.Join(dir, "results.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var results map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &results); err != nil {
+		t.Fatal(err)
+	}
+	outs := map[string]refOut{}
+	for _, j := range jobs {
+		r, ok := results[j.Name]
+		if !ok {
+			t.Fatalf("%s: no result", j.Name)
+		}
+		var shape []int
+		if json.Unmarshal(r, &shape) != nil {
+			var e struct{ Error string }
+			if err := json.Unmarshal(r, &e); err != nil {
+				t.Fatalf("%s: result %s", j.Name, r)
+			}
+			outs[j.Name] = refOut{Err: e.Error}
+			continue
+		}
+		o := refOut{H: shape[0], W: shape[1]}
+		if o.BGR, err = os.ReadFile(filepath.Join(dir, j.Name+".bgr")); err != nil {
+			t.Fatal(err)
+		}
+		if len(o.BGR) != o.W*o.H*3 {
+			t.Fatalf("%s: %d bytes for %dx%d", j.Name, len(o.BGR), o.H, o.W)
+		}
+		if j.Norm {
+			f, err := os.ReadFile(filepath.Join(dir, j.Name+".f32"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			o.Norm = make([]float32, len(f)/4)
+			for i := range o.Norm {
+				o.Norm[i] = math.Float32frombits(binary.LittleEndian.Uint32(f[4*i:]))
+			}
+		}
+		outs[j.Name] = o
+	}
+	return outs
+}
+
+// diff compares our image with the library's: the largest difference in
+// levels and how many values differ; -1 when the sizes differ.
+func diff(m *Image, o refOut) (maxd, n int) {
+	if m.W != o.W || m.H != o.H {
+		return -1, 0
+	}
+	for i, v := range o.BGR {
+		d := int(m.Pix[i]) - int(v)
+		if d < 0 {
+			d = -d
+		}
+		if d > 0 {
+			n++
+		}
+		maxd = max(maxd, d)
+	}
+	return maxd, n
+}
+
+// noisePNG is an RGB PNG of w×h with gradients, edges and noise (the
+// content that tells resampling kernels apart).
+func noisePNG(t testing.TB, w, h int, seed uint64) []byte {
+	rng := rand.New(rand.NewPCG(seed, 7))
+	img := image.NewNRGBA(image.Rect(0, 0, w, h))
+	for y := 0; y < h; y++ {
+		for x := 0; x < w; x++ {
+			var c [3]uint8
+			for k := range c {
+				v := (x*5+y*3+k*70)%256 + rng.IntN(60) - 30
+				if (x/11+y/7)%2 == 0 {
+					v = 255 - v
+				}
+				if rng.IntN(50) == 0 {
+					v = 255 * rng.IntN(2)
+				}
+				c[k] = uint8(max(0, min(255, v)))
+			}
+			img.SetNRGBA(x, y, color.NRGBA{c[0], c[1], c[2], 255})
+		}
+	}
+	var b bytes.Buffer
+	if err := png.Encode(&b, img); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+var pipelines = []Pipeline{PIL, CV2}
+var interps = []Interp{Bilinear, Bicubic}
+
+// TestResizeMatchesLibraries: both pipelines, both interpolations, up and
+// down, integer and non-integer ratios, down to 1 pixel: 0 levels off PIL
+// and OpenCV.
+func TestResizeMatchesLibraries(t *testing.T) {
+	dir := t.TempDir()
+	sources := []struct{ w, h int }{{640, 480}, {97, 61}, {33, 17}, {5, 7}, {2, 3}, {1, 1}, {1, 9}, {300, 1}, {5, 80}}
+	targets := [][2]int{{224, 224}, {1, 1}, {7, 5}, {300, 200}, {13, 200}, {298, 224}, {320, 240}, {1, 37}, {41, 1}, {96, 61}, {97, 30}, {8, 3}, {11, 11}}
+	var jobs []refJob
+	type input struct {
+		name   string
+		data   []byte
+		target [2]int
+	}
+	var inputs []input
+	for i, s := range sources {
+		name := fmt.Sprintf("src%dx%d", s.w, s.h)
+		data := noisePNG(t, s.w, s.h, uint64(i))
+		path := filepath.Join(dir, name+".png")
+		if err := os.WriteFile(path, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		ts := targets
+		if s.w == 640 {
+			ts = append(ts, [2]int{320, 240}, [2]int{160, 120}, [2]int{384, 384}, [2]int{1280, 960}, [2]int{640, 240})
+		}
+		if s.w == 5 && s.h == 80 {
+			// Rows of 15 values, the width kept: the horizontal pass is
+			// exact (x2048), so the vertical cubic sums often fall on a
+			// tie, where OpenCV's float32 vector code (the first 8 values
+			// of a row with 128-bit vectors) and its integer tail round
+			// differently.
+			ts = [][2]int{{5, 3000}}
+		}
+		if s.w == 97 {
+			ts = append(ts, [2]int{194, 122}, [2]int{48, 30}, [2]int{500, 333})
+		}
+		for _, tg := range ts {
+			for _, p := range pipelines {
+				for _, in := range interps {
+					jn := fmt.Sprintf("%s_%s_%s_%dx%d", name, p, in, tg[0], tg[1])
+					jobs = append(jobs, refJob{Name: jn, Image: path, Pipeline: p.String(), Interp: in.String(), Resize: []int{tg[0], tg[1]}})
+					inputs = append(inputs, input{jn, data, tg})
+				}
+			}
+		}
+	}
+	refs := runRef(t, jobs)
+	worst := 0
+	decoded := map[string]*Image{}
+	for i, j := range jobs {
+		p, _ := ParsePipeline(j.Pipeline)
+		in, _ := ParseInterp(j.Interp)
+		src := decoded[j.Image+j.Pipeline]
+		if src == nil {
+			var err error
+			if src, err = DecodeAs(inputs[i].data, p); err != nil {
+				t.Fatal(err)
+			}
+			decoded[j.Image+j.Pipeline] = src
+		}
+		m, err := src.ResizeAs(p, in, inputs[i].target[0], inputs[i].target[1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		maxd, n := diff(m, refs[j.Name])
+		if maxd != 0 {
+			t.Errorf("%s: %d values differ, by up to %d levels (-1: size)", j.Name, n, maxd)
+		}
+		worst = max(worst, maxd)
+	}
+	t.Logf("%d resizes, worst difference %d levels", len(jobs), worst)
+}
+
+// corpus returns the committed images of scripts/make_image_corpus.py.
+func corpus(t *testing.T) []string {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(oracle.RepoRoot(t), "testdata", "images", "*"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sort.Strings(files)
+	if len(files) == 0 {
+		t.Fatal("testdata/images is empty; run scripts/make_image_corpus.py")
+	}
+	return files
+}
+
+// TestCorpusMatchesLibraries: every PNG colour type and bit depth, and the
+// eXIf orientations, decoded (and resized) by each pipeline as its library
+// does: 0 levels off.
+func TestCorpusMatchesLibraries(t *testing.T) {
+	var jobs []refJob
+	type input struct {
+		name string
+		p    Pipeline
+		in   Interp
+		size Size
+	}
+	var inputs []input
+	sizes := []Size{
+		{Mode: ResizeNone},
+		{Mode: ResizeSquare, W: 224, H: 224},
+		{Mode: ResizeSquare, W: 7, H: 5},
+		{Mode: ResizeShortEdge, N: 16},
+	}
+	for _, f := range corpus(t) {
+		if !strings.HasSuffix(f, ".png") {
+			continue
+		}
+		base := strings.TrimSuffix(filepath.Base(f), ".png")
+		for _, p := range pipelines {
+			img, err := Read(f, p)
+			if err != nil {
+				t.Fatalf("%s: %v", f, err)
+			}
+			for si, s := range sizes {
+				for _, in := range interps {
+					if s.Mode == ResizeNone && in == Bicubic {
+						continue
+					}
+					name := fmt.Sprintf("%s_%s_%s_%d", base, p, in, si)
+					w, h := s.Target(img.W, img.H)
+					j := refJob{Name: name, Image: f, Pipeline: p.String(), Interp: in.String(), Norm: si == 0}
+					if s.Mode != ResizeNone {
+						j.Resize = []int{w, h}
+					}
+					jobs = append(jobs, j)
+					inputs = append(inputs, input{f, p, in, s})
+				}
+			}
+		}
+	}
+	refs := runRef(t, jobs)
+	for i, j := range jobs {
+		o := refs[j.Name]
+		if o.Err != "" {
+			t.Errorf("%s: the library refuses %s: %s", j.Name, inputs[i].name, o.Err)
+			continue
+		}
+		pr, err := Prepare(inputs[i].name, Options{Pipeline: inputs[i].p, Interp: inputs[i].in, Size: inputs[i].size})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if maxd, n := diff(pr.Image, o); maxd != 0 {
+			t.Errorf("%s: %d values differ, by up to %d levels (-1: size %dx%d, want %dx%d)", j.Name, n, maxd, pr.Image.H, pr.Image.W, o.H, o.W)
+			continue
+		}
+		if j.Norm {
+			got := pr.Image.Normalize(MeanBGR, StdBGR)
+			for k := range got {
+				if math.Float32bits(got[k]) != math.Float32bits(o.Norm[k]) {
+					t.Errorf("%s: normalised value %d is %v, numpy %v", j.Name, k, got[k], o.Norm[k])
+					break
+				}
+			}
+		}
+	}
+	t.Logf("%d jobs", len(jobs))
+}
