@@ -23,7 +23,8 @@ PNG with an eXIf chunk (PIL's exif= option, or raw chunks):
     exif_after_idat_o6     the chunk after the image data
     exif_badorder_then_o6  a first eXIf chunk with an invalid byte order ("IM"), then a
                            valid one
-JPEG with EXIF orientation 1-8 (PIL's exif= option), for the JPEG decoder's tests:
+JPEG with EXIF orientation 1-8 (PIL's exif= option; 4:4:4, so that a decoder without libjpeg's
+chroma upsampling stays close), for the JPEG tests:
     jpeg_o1 .. jpeg_o8
 """
 import io
@@ -186,7 +187,7 @@ def main(argv):
         ex = Image.Exif()
         ex[0x0112] = o
         buf = io.BytesIO()
-        im.save(buf, format="JPEG", quality=90, exif=ex.tobytes())
+        im.save(buf, format="JPEG", quality=90, subsampling=0, exif=ex.tobytes())
         with open(os.path.join(out, f"jpeg_o{o}.jpg"), "wb") as f:
             f.write(buf.getvalue())
     return 0

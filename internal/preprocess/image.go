@@ -1,7 +1,18 @@
 // Package preprocess turns image files into the normalised input tensors
-// of the GLIP Swin backbone, the way the reference Python pipeline does:
-// PIL's Image.open(...).convert("RGB"), numpy BGR order, PIL's bilinear
-// resize, then (pixel - mean) / std per channel in float32. It also reads
+// of the GLIP Swin backbone, bit for bit as one of two Python pipelines
+// does (Pipeline):
+//
+//   - PIL, the GLIP reference: Image.open(p).convert("RGB") (no EXIF
+//     rotation), Image.resize((w, h), BILINEAR or BICUBIC) (antialiased
+//     when shrinking), numpy BGR order;
+//   - CV2, mmpretrain's and mmcv's: cv2.imread(p, cv2.IMREAD_COLOR) (EXIF
+//     orientation applied), cv2.resize(img, (w, h), interpolation=
+//     INTER_LINEAR or INTER_CUBIC) as OpenCV 4.6 computes it on x86-64.
+//
+// Both end in (pixel - mean) / std per channel in float32 (Normalize).
+// Prepare runs a whole pipeline on a file (Options: pipeline,
+// interpolation, Size). PNG is decoded exactly and converted to 8-bit as
+// each library does; JPEG goes through decodeJPEG. The package also reads
 // already normalised inputs from .npy files.
 package preprocess
 

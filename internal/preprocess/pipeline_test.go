@@ -310,3 +310,145 @@ func TestCorpusMatchesLibraries(t *testing.T) {
 	}
 	t.Logf("%d jobs", len(jobs))
 }
+
+// TestJPEGOrientation: JPEG files with EXIF orientation 1-8. The PIL
+// pipeline keeps the stored orientation, the CV2 pipeline applies it, as
+// the libraries do: the sizes must agree exactly. The pixels come from the
+// stand-in decoder (image/jpeg, not libjpeg): only bounded on average,
+// which still tells a wrong orientation (tens of levels) from decoder
+// differences (a few).
+func TestJPEGOrientation(t *testing.T) {
+	var jobs []refJob
+	var files []string
+	for _, f := range corpus(t) {
+		if !strings.HasSuffix(f, ".jpg") {
+			continue
+		}
+		for _, p := range pipelines {
+			jobs = append(jobs, refJob{Name: fmt.Sprintf("%s_%s", filepath.Base(f), p), Image: f, Pipeline: p.String(), Interp: "bilinear"})
+			files = append(files, f)
+		}
+	}
+	if len(jobs) != 16 {
+		t.Fatalf("%d JPEG jobs, want 8 orientations x 2 pipelines", len(jobs))
+	}
+	refs := runRef(t, jobs)
+	for i, j := range jobs {
+		p, _ := ParsePipeline(j.Pipeline)
+		m, err := Read(files[i], p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		o := refs[j.Name]
+		if m.W != o.W || m.H != o.H {
+			t.Errorf("%s: %dx%d, the library gives %dx%d", j.Name, m.H, m.W, o.H, o.W)
+			continue
+		}
+		sum := 0
+		for k, v := range o.BGR {
+			d := int(m.Pix[k]) - int(v)
+			sum += max(d, -d)
+		}
+		mean := float64(sum) / float64(len(o.BGR))
+		t.Logf("%s: mean difference %.2f levels", j.Name, mean)
+		if mean > 2 {
+			t.Errorf("%s: differs from the library by %.2f levels on average", j.Name, mean)
+		}
+	}
+}
+
+func TestParseOptions(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		want Size
+		err  bool
+	}{
+		{"224", Size{Mode: ResizeSquare, W: 224, H: 224}, false},
+		{"480x640", Size{Mode: ResizeSquare, W: 640, H: 480}, false},
+		{"1x1", Size{Mode: ResizeSquare, W: 1, H: 1}, false},
+		{"0", Size{}, true},
+		{"-3", Size{}, true},
+		{"224x", Size{}, true},
+		{"x224", Size{}, true},
+		{"2x3x4", Size{}, true},
+		{"40000", Size{}, true},
+		{"abc", Size{}, true},
+	} {
+		got, err := ParseSize(c.in, 1<<15)
+		if (err != nil) != c.err || (err == nil && got != c.want) {
+			t.Errorf("ParseSize(%q) = %+v, %v; want %+v, error %v", c.in, got, err, c.want, c.err)
+		}
+		if err != nil && !strings.Contains(err.Error(), c.in) {
+			t.Errorf("ParseSize(%q): error %q does not name the value", c.in, err)
+		}
+	}
+	for _, s := range []string{"pil", "cv2"} {
+		if p, err := ParsePipeline(s); err != nil || p.String() != s {
+			t.Errorf("ParsePipeline(%q) = %v, %v", s, p, err)
+		}
+	}
+	for _, s := range []string{"bilinear", "bicubic"} {
+		if in, err := ParseInterp(s); err != nil || in.String() != s {
+			t.Errorf("ParseInterp(%q) = %v, %v", s, in, err)
+		}
+	}
+	if _, err := ParsePipeline("PIL"); err == nil {
+		t.Error(`ParsePipeline("PIL") accepted`)
+	}
+	if _, err := ParseInterp("nearest"); err == nil {
+		t.Error(`ParseInterp("nearest") accepted`)
+	}
+	if w, h := (Size{Mode: ResizeShortEdge, N: 224}).Target(640, 480); w != 298 || h != 224 {
+		t.Errorf("short edge 224 of 640x480: %dx%d", w, h)
+	}
+	if w, h := (Size{Mode: ResizeNone}).Target(33, 17); w != 33 || h != 17 {
+		t.Errorf("no resize of 33x17: %dx%d", w, h)
+	}
+}
+
+// TestPrepareRejects: bad input gives one line naming the file, for both
+// pipelines, and a header's size is refused before any pixel is allocated.
+func TestPrepareRejects(t *testing.T) {
+	dir := t.TempDir()
+	var b bytes.Buffer
+	if err := png.Encode(&b, image.NewGray(image.Rect(0, 0, 1, 1))); err != nil {
+		t.Fatal(err)
+	}
+	huge := append([]byte(nil), b.Bytes()...)
+	binary.BigEndian.PutUint32(huge[16:], 1<<20)
+	binary.BigEndian.PutUint32(huge[20:], 1<<20)
+	truncated := b.Bytes()[:len(b.Bytes())-20]
+	for name, data := range map[string][]byte{
+		"gif.png":       []byte("GIF89a...."),
+		"huge.png":      huge,
+		"truncated.png": truncated,
+		"empty.jpg":     {0xff, 0xd8, 0xff},
+	} {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range pipelines {
+			_, err := Prepare(path, Options{Pipeline: p, Size: Size{Mode: ResizeNone}})
+			if err == nil {
+				t.Errorf("%s, %s: accepted", name, p)
+				continue
+			}
+			if msg := err.Error(); !strings.HasPrefix(msg, path+": ") || strings.Contains(msg, "\n") || len(msg) > 200+len(path) {
+				t.Errorf("%s, %s: error %q: want one line starting with the path", name, p, msg)
+			}
+		}
+	}
+	if _, err := Prepare(filepath.Join(dir, "missing.png"), Options{}); err == nil || !strings.Contains(err.Error(), "missing.png") {
+		t.Errorf("missing file: %v", err)
+	}
+	img := &Image{W: 2, H: 2, Pix: make([]uint8, 12)}
+	for _, p := range pipelines {
+		if _, err := img.ResizeAs(p, Bilinear, 1<<15, 1<<15); err == nil {
+			t.Errorf("%s: resize to 32768x32768 accepted", p)
+		}
+		if _, err := img.ResizeAs(p, Interp(7), 3, 3); err == nil {
+			t.Errorf("%s: interpolation 7 accepted", p)
+		}
+	}
+}
