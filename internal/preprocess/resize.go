@@ -175,11 +175,11 @@ func resampleHorizontal(out, in *Image, offset, ksize int, bounds []int, coeffs 
 			k := coeffs[xx*ksize : xx*ksize+xmax]
 			p := row[xmin*3 : (xmin+xmax)*3]
 			s0, s1, s2 := int32(1<<(precisionBits-1)), int32(1<<(precisionBits-1)), int32(1<<(precisionBits-1))
-			for _, c := range k {
-				s0 += int32(p[0]) * c
-				s1 += int32(p[1]) * c
-				s2 += int32(p[2]) * c
-				p = p[3:]
+			for j, c := range k {
+				q := p[3*j : 3*j+3 : 3*j+3]
+				s0 += int32(q[0]) * c
+				s1 += int32(q[1]) * c
+				s2 += int32(q[2]) * c
 			}
 			o := orow[xx*3 : xx*3+3]
 			o[0], o[1], o[2] = clip8(s0), clip8(s1), clip8(s2)
@@ -199,8 +199,21 @@ func resampleVertical(out, in *Image, ksize int, bounds []int, coeffs []int32) {
 		for i := range acc {
 			acc[i] = 1 << (precisionBits - 1)
 		}
-		for y, c := range k {
+		y := 0
+		for ; y+1 < len(k); y += 2 {
+			// Two rows per sweep over the accumulator.
+			r0 := in.Pix[(y+ymin)*stride : (y+ymin+1)*stride]
+			r1 := in.Pix[(y+ymin+1)*stride : (y+ymin+2)*stride]
+			c0, c1 := k[y], k[y+1]
+			acc := acc[:len(r0)]
+			r1 = r1[:len(r0)]
+			for i, v := range r0 {
+				acc[i] += int32(v)*c0 + int32(r1[i])*c1
+			}
+		}
+		if y < len(k) {
 			row := in.Pix[(y+ymin)*stride : (y+ymin+1)*stride]
+			c := k[y]
 			acc := acc[:len(row)]
 			for i, v := range row {
 				acc[i] += int32(v) * c
