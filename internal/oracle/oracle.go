@@ -1,5 +1,5 @@
 // Package oracle gives tests access to the references nobody here wrote:
-// Debian's Python with torch, torchvision, PIL and numpy. A test that needs
+// Debian's Python with torch, torchvision, PIL, OpenCV and numpy. A test that needs
 // one calls Require: without it the test is skipped with a message, except
 // under CI (CI=true), which installs the references and where their absence
 // is a failure.
@@ -27,7 +27,7 @@ func Require(t testing.TB, modules ...string) {
 	if err == nil {
 		return
 	}
-	msg := fmt.Sprintf("%s cannot import %s (%v: %s); install Debian's python3-torch, python3-torchvision, python3-pil, python3-numpy",
+	msg := fmt.Sprintf("%s cannot import %s (%v: %s); install Debian's python3-torch, python3-torchvision, python3-pil, python3-opencv, python3-numpy",
 		Python, strings.Join(modules, ", "), err, bytes.TrimSpace(out))
 	if os.Getenv("CI") == "true" {
 		t.Fatal(msg)
