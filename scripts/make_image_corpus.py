@@ -12,6 +12,7 @@ PNG of every colour type and bit depth (written by PIL, by OpenCV where PIL cann
 the small raw writer below where neither can: grey 2 and 4 bits, grey+alpha 16 bits):
     gray1 gray1_trns gray2 gray4 gray8 gray8_trns gray16 gray16_trns
     la8 la16 p1 p2 p4 p8 p4_trns p8_trns rgb8 rgb8_trns rgb16 rgba8 rgba16 tiny (1x1)
+    rgb8_adam7 gray4_adam7 la16_adam7 (interlaced)
 PNG with an eXIf chunk (PIL's exif= option, or raw chunks):
     exif_o1 .. exif_o8     orientation 1-8, little-endian
     exif_mm_o6             big-endian
@@ -53,6 +54,22 @@ def raw_png(width, height, depth, color_type, rows, extra=b""):
     ihdr = struct.pack(">IIBBBBB", width, height, depth, color_type, 0, 0, 0)
     idat = zlib.compress(b"".join(b"\x00" + r for r in rows), 9)
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + extra + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+
+ADAM7 = [(0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2)]
+
+
+def raw_png_adam7(depth, color_type, samples, pack):
+    """An interlaced (Adam7) PNG of samples (H, W[, C]); pack(row array) gives a row's bytes."""
+    height, width = samples.shape[:2]
+    data = b""
+    for x0, y0, dx, dy in ADAM7:
+        sub = samples[y0::dy, x0::dx]
+        if sub.shape[0] == 0 or sub.shape[1] == 0:
+            continue
+        data += b"".join(b"\x00" + pack(sub[y]) for y in range(sub.shape[0]))
+    ihdr = struct.pack(">IIBBBBB", width, height, depth, color_type, 0, 0, 1)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(data, 9)) + chunk(b"IEND", b"")
 
 
 def pack_bits(values, depth):
@@ -157,6 +174,10 @@ def main(argv):
     files["rgba8"] = pil_png(Image.fromarray(np.dstack([rgb, alpha]), "RGBA"))
     files["rgba16"] = cv2_png(np.dstack([rgb16[:, :, ::-1], a16]).copy())
     files["tiny"] = pil_png(Image.fromarray(rgb[:1, :1], "RGB"))
+    # Interlaced (Adam7).
+    files["rgb8_adam7"] = raw_png_adam7(8, 2, rgb, lambda r: r.tobytes())
+    files["gray4_adam7"] = raw_png_adam7(4, 0, gray >> 4, lambda r: pack_bits(r, 4))
+    files["la16_adam7"] = raw_png_adam7(16, 4, la16, lambda r: r.tobytes())
 
     # EXIF orientation in PNG (eXIf).
     im = Image.fromarray(rgb, "RGB")

@@ -9,14 +9,8 @@ import (
 
 const pngSignature = "\x89PNG\r\n\x1a\n"
 
-// PNG colour types (IHDR).
-const (
-	pngGray      = 0
-	pngRGB       = 2
-	pngPalette   = 3
-	pngGrayAlpha = 4
-	pngRGBA      = 6
-)
+// pngGray is the PNG colour type (IHDR) of grey without alpha.
+const pngGray = 0
 
 // decodePNG decodes a PNG file for pipeline p and returns the EXIF
 // orientation of its eXIf chunk (0 when there is none). Go's image/png

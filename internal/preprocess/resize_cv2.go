@@ -3,6 +3,7 @@ package preprocess
 import (
 	"fmt"
 	"math"
+	"slices"
 )
 
 // OpenCV's resize of an 8-bit image, as cv2.resize(img, (w, h),
@@ -55,24 +56,6 @@ func (m *Image) resizeCV2(w, h int, interp Interp) (*Image, error) {
 	xofs, alpha := cvCoeffs(m.W, w, scaleX, ksize, true)
 	yofs, beta := cvCoeffs(m.H, h, scaleY, ksize, false)
 
-	// Horizontal pass of every source row the vertical pass reads, each
-	// computed once.
-	rowOf := make([]int32, m.H) // source row -> index in hrows, or -1
-	for i := range rowOf {
-		rowOf[i] = -1
-	}
-	rowIdx := make([]int32, h*ksize)
-	nrows := int32(0)
-	for dy := 0; dy < h; dy++ {
-		for k := 0; k < ksize; k++ {
-			sy := clampInt(yofs[dy]-ksize/2+1+k, 0, m.H-1)
-			if rowOf[sy] < 0 {
-				rowOf[sy] = nrows
-				nrows++
-			}
-			rowIdx[dy*ksize+k] = rowOf[sy]
-		}
-	}
 	// The byte offsets of the source pixels each output pixel reads,
 	// clamped to the row (OpenCV's replicated border).
 	idx := make([]int, w*ksize)
@@ -81,27 +64,39 @@ func (m *Image) resizeCV2(w, h int, interp Interp) (*Image, error) {
 			idx[dx*ksize+k] = clampInt(sx-ksize/2+1+k, 0, m.W-1) * 3
 		}
 	}
+	// The horizontal passes of the ksize source rows an output row reads
+	// (clamped: OpenCV's replicated border), each computed once: the rows
+	// only move down from one output row to the next.
 	rw := w * 3
-	hrows := make([]int32, int(nrows)*rw)
-	for sy := 0; sy < m.H; sy++ {
-		if rowOf[sy] >= 0 {
-			dst := hrows[int(rowOf[sy])*rw : int(rowOf[sy]+1)*rw]
-			cvHorizontal(dst, m.Pix[sy*m.W*3:(sy+1)*m.W*3], idx, alpha, ksize)
-		}
+	slots := make([][]int32, ksize)
+	held := make([]int, ksize) // the source row in each slot, or -1
+	for i := range slots {
+		slots[i] = make([]int32, rw)
+		held[i] = -1
 	}
-
+	need := make([]int, ksize)
+	rows := make([][]int32, ksize)
 	out := &Image{W: w, H: h, Pix: make([]uint8, w*h*3)}
 	for dy := 0; dy < h; dy++ {
+		for k := range need {
+			need[k] = clampInt(yofs[dy]-ksize/2+1+k, 0, m.H-1)
+		}
+		for k, sy := range need {
+			slot := slices.Index(held, sy)
+			if slot < 0 {
+				// A slot holding no row this output row reads.
+				slot = slices.IndexFunc(held, func(r int) bool { return !slices.Contains(need, r) })
+				cvHorizontal(slots[slot], m.Pix[sy*m.W*3:(sy+1)*m.W*3], idx, alpha, ksize)
+				held[slot] = sy
+			}
+			rows[k] = slots[slot]
+		}
 		orow := out.Pix[dy*rw : (dy+1)*rw]
 		b := beta[dy*ksize : (dy+1)*ksize]
-		row := func(k int) []int32 {
-			i := int(rowIdx[dy*ksize+k])
-			return hrows[i*rw : (i+1)*rw]
-		}
 		if ksize == 2 {
-			cvVerticalLinear(orow, row(0), row(1), b[0], b[1])
+			cvVerticalLinear(orow, rows[0], rows[1], b[0], b[1])
 		} else {
-			cvVerticalCubic(orow, row(0), row(1), row(2), row(3), b)
+			cvVerticalCubic(orow, rows[0], rows[1], rows[2], rows[3], b)
 		}
 	}
 	return out, nil
