@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"image"
 	"image/color"
@@ -17,6 +18,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/glipctl/glipctl/internal/ckpt"
 	"github.com/glipctl/glipctl/internal/oracle"
 )
 
@@ -476,6 +478,11 @@ func TestPrepareRejects(t *testing.T) {
 	}
 	if _, err := Prepare(filepath.Join(dir, "missing.png"), Options{}); err == nil || !strings.Contains(err.Error(), "missing.png") {
 		t.Errorf("missing file: %v", err)
+	}
+	// Only regular files are read (a directory here; FIFOs and devices
+	// alike, see ckpt.OpenRegular).
+	if _, err := Read(dir, CV2); !errors.Is(err, ckpt.ErrNotRegular) || !strings.Contains(err.Error(), dir) {
+		t.Errorf("directory: %v, want ckpt.ErrNotRegular naming it", err)
 	}
 	img := &Image{W: 2, H: 2, Pix: make([]uint8, 12)}
 	for _, p := range pipelines {
