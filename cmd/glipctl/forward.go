@@ -35,9 +35,11 @@ type forwardOptions struct {
 	NPY        []string // --input, repeatable
 	Semantics  string
 	OutIndices string
-	Size       int
+	Size       string // "N" or "HxW"
 	ShortEdge  int
 	NoResize   bool
+	Pipeline   string // --preprocess
+	Interp     string
 	Output     string
 	Format     string
 	Compare    string
@@ -153,9 +155,11 @@ func newForwardCmd(io *IOStreams, runF func(*forwardOptions) error) *cobra.Comma
 	f.StringArrayVar(&opts.NPY, "input", nil, "float32 (B,3,H,W) normalised `file.npy`, no preprocessing (repeatable)")
 	f.StringVar(&opts.Semantics, "semantics", "mmpretrain", "backbone semantics: mmpretrain or glip")
 	f.StringVar(&opts.OutIndices, "out-indices", "", "output stages, comma-separated (default: the model's, 1,2,3)")
-	f.IntVar(&opts.Size, "size", 0, "resize images to `N`xN (default: the model's img_size)")
+	f.StringVar(&opts.Size, "size", "", "resize images to `N`xN or HxW (default: the model's img_size square)")
 	f.IntVar(&opts.ShortEdge, "short-edge", 0, "resize images so the short side is `N`, keeping the aspect")
 	f.BoolVar(&opts.NoResize, "no-resize", false, "do not resize images")
+	f.StringVar(&opts.Pipeline, "preprocess", "pil", "image pipeline: pil (PIL: Image.open().convert(\"RGB\"), Image.resize) or cv2 (OpenCV: cv2.imread with EXIF rotation, cv2.resize)")
+	f.StringVar(&opts.Interp, "interp", "bilinear", "resize interpolation: bilinear or bicubic")
 	f.StringVarP(&opts.Output, "output", "o", "", "write the features to this safetensors `file`")
 	f.StringVar(&opts.Format, "format", "text", "summary format: text or json")
 	f.StringVar(&opts.Compare, "compare", "", "compare the features with this reference `file`; exit 3 when out of tolerance")
@@ -189,10 +193,10 @@ func (o *forwardOptions) validate(resizeFlags int) error {
 		return usageError("--size, --short-edge and --no-resize exclude each other")
 	case resizeFlags > 0 && len(o.Images) == 0 && o.FilesFrom == "":
 		return usageError("--size, --short-edge and --no-resize apply to image inputs, and there are none")
-	case o.Size < 0 || o.ShortEdge < 0 || (o.Size == 0 && o.ShortEdge == 0 && resizeFlags > 0 && !o.NoResize):
+	case o.ShortEdge < 0 || (o.Size == "" && o.ShortEdge == 0 && resizeFlags > 0 && !o.NoResize):
 		return usageError("--size and --short-edge take a positive number of pixels")
-	case o.Size > 1<<15 || o.ShortEdge > 1<<15:
-		return usageError("--size and --short-edge are at most %d", 1<<15)
+	case o.ShortEdge > maxSide:
+		return usageError("--size and --short-edge are at most %d", maxSide)
 	case (o.atolSet || o.rtolSet) && o.Compare == "":
 		return usageError("--atol and --rtol apply to --compare")
 	case o.Atol < 0 || o.Rtol < 0 || math.IsNaN(o.Atol) || math.IsNaN(o.Rtol):
@@ -202,6 +206,17 @@ func (o *forwardOptions) validate(resizeFlags int) error {
 	}
 	if err := checkFormat(o.Format, "text", "json"); err != nil {
 		return err
+	}
+	if o.Size != "" {
+		if _, err := preprocess.ParseSize(o.Size, maxSide); err != nil {
+			return usageError("--size: %v", err)
+		}
+	}
+	if _, err := preprocess.ParsePipeline(o.Pipeline); err != nil {
+		return usageError("--preprocess: %v", err)
+	}
+	if _, err := preprocess.ParseInterp(o.Interp); err != nil {
+		return usageError("--interp: %v", err)
 	}
 	if _, err := swin.ParseSemantics(o.Semantics); err != nil {
 		return usageError("--semantics: %v", err)
@@ -301,17 +316,22 @@ func forwardRun(ctx context.Context, opts *forwardOptions) error {
 		}
 		fmt.Fprintf(opts.IO.ErrOut, "glipctl: note: %s has no backbone.norm0; stage 0 uses %s\n", opts.Model, how)
 	}
-	pre := forward.Preprocess{Resize: preprocess.ResizeSquare, Size: opts.Size, Mean: mean, Std: std}
+	pipeline, _ := preprocess.ParsePipeline(opts.Pipeline)
+	interp, _ := preprocess.ParseInterp(opts.Interp)
+	pre := forward.Preprocess{Image: preprocess.Options{Pipeline: pipeline, Interp: interp}, Mean: mean, Std: std}
 	switch {
 	case opts.NoResize:
-		pre.Resize = preprocess.ResizeNone
+		pre.Image.Size = preprocess.Size{Mode: preprocess.ResizeNone}
 	case opts.ShortEdge > 0:
-		pre.Resize, pre.Size = preprocess.ResizeShortEdge, opts.ShortEdge
-	case pre.Size == 0 && (len(opts.Images) > 0 || opts.FilesFrom != ""):
-		var ok bool
-		if pre.Size, ok = forward.DefaultImgSize(model.Arch); !ok {
+		pre.Image.Size = preprocess.Size{Mode: preprocess.ResizeShortEdge, N: opts.ShortEdge}
+	case opts.Size != "":
+		pre.Image.Size, _ = preprocess.ParseSize(opts.Size, maxSide)
+	case len(opts.Images) > 0 || opts.FilesFrom != "":
+		n, ok := forward.DefaultImgSize(model.Arch)
+		if !ok {
 			return usageError("%s: no default input size for window %d; pass --size, --short-edge or --no-resize", opts.Model, model.Arch.Window)
 		}
+		pre.Image.Size = preprocess.Size{Mode: preprocess.ResizeSquare, W: n, H: n}
 	}
 	fo := forward.Options{Semantics: sem, OutIndices: outs, Preprocess: pre, Tolerance: compare.Tolerance{Atol: opts.Atol, Rtol: opts.Rtol},
 		KeepInput: opts.SaveInput != ""}
@@ -545,7 +565,7 @@ func forwardDataset(ctx context.Context, opts *forwardOptions, modelPath string,
 		"glipctl.arch":          model.Arch.String(),
 		"glipctl.semantics":     string(fo.Semantics),
 		"glipctl.out_indices":   fmt.Sprint(fo.OutIndices),
-		"glipctl.preprocessing": fmt.Sprintf("resize=%s size=%d mean=%v std=%v", resizeName(fo.Preprocess.Resize), fo.Preprocess.Size, fo.Preprocess.Mean, fo.Preprocess.Std),
+		"glipctl.preprocessing": preprocessingString(fo.Preprocess),
 	}
 	lo, hi := shard.Range(len(paths))
 	var bar *progressbar.ProgressBar
@@ -586,15 +606,21 @@ func forwardDataset(ctx context.Context, opts *forwardOptions, modelPath string,
 	return nil
 }
 
-// resizeName names a resize mode for the dataset fingerprint.
-func resizeName(m preprocess.ResizeMode) string {
-	switch m {
+// maxSide bounds --size and --short-edge.
+const maxSide = 1 << 15
+
+// preprocessingString describes the preprocessing, for the dataset
+// fingerprint and the features' metadata.
+func preprocessingString(p forward.Preprocess) string {
+	sz := p.Image.Size
+	var size string
+	switch sz.Mode {
 	case preprocess.ResizeSquare:
-		return "square"
+		size = fmt.Sprintf("resize=%dx%d", sz.H, sz.W)
 	case preprocess.ResizeShortEdge:
-		return "short-edge"
-	case preprocess.ResizeNone:
-		return "none"
+		size = fmt.Sprintf("short-edge=%d", sz.N)
+	default:
+		size = "no-resize"
 	}
-	return fmt.Sprint(int(m))
+	return fmt.Sprintf("pipeline=%s interp=%s %s mean=%v std=%v", p.Image.Pipeline, p.Image.Interp, size, p.Mean, p.Std)
 }

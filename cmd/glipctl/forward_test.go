@@ -318,7 +318,7 @@ func TestForwardTestdataUpToDate(t *testing.T) {
 func TestForwardDefaultModel(t *testing.T) {
 	io, out, errOut := testStreams()
 	var asked string
-	opts := &forwardOptions{IO: io, Images: []string{fwd + "scene.png"}, Semantics: "glip", Format: "text", Size: 64,
+	opts := &forwardOptions{IO: io, Images: []string{fwd + "scene.png"}, Semantics: "glip", Format: "text", Size: "64",
 		Atol: compare.DefaultAtol, Rtol: compare.DefaultRtol,
 		Resolve: func(_ context.Context, name string) (string, error) {
 			asked = name
@@ -387,5 +387,47 @@ func TestForwardSaveInput(t *testing.T) {
 	}
 	if _, err := os.Stat(mixed); err == nil {
 		t.Error("mixed sizes: a file was written")
+	}
+}
+
+// TestForwardCV2Pipeline: with --preprocess cv2 --interp bicubic the model
+// is fed exactly what cv2.imread, cv2.resize(INTER_CUBIC) and GLIP's
+// normalisation give (Debian's OpenCV), and --interp bilinear differs.
+func TestForwardCV2Pipeline(t *testing.T) {
+	oracle.Require(t, "cv2", "numpy")
+	dir := t.TempDir()
+	ref := filepath.Join(dir, "ref.npy")
+	script := `
+import sys, cv2, numpy as np
+img = cv2.imread(sys.argv[1], cv2.IMREAD_COLOR)
+img = cv2.resize(img, (224, 224), interpolation=cv2.INTER_CUBIC)
+mean = np.array([103.53, 116.28, 123.675], dtype=np.float32)
+std = np.array([57.375, 57.12, 58.395], dtype=np.float32)
+x = ((img.astype(np.float32) - mean) / std).transpose(2, 0, 1)[None]
+np.save(sys.argv[2], np.ascontiguousarray(x))
+`
+	if out, err := exec.Command(oracle.Python, "-c", script, fwd+"scene.png", ref).CombinedOutput(); err != nil {
+		t.Fatalf("cv2: %v\n%s", err, out)
+	}
+	m := fwd + "tiny_official.pth"
+	for _, interp := range []string{"bicubic", "bilinear"} {
+		x := filepath.Join(dir, interp+".npy")
+		if code, _, stderr := runCmd(t, "forward", "-m", m, "--preprocess", "cv2", "--interp", interp, fwd+"scene.png", "--save-input", x); code != 0 {
+			t.Fatal(stderr)
+		}
+		_, got, err := preprocess.ReadNPY(x)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, want, err := preprocess.ReadNPY(ref)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if same := slices.Equal(got, want); same != (interp == "bicubic") {
+			t.Errorf("%s: equal to cv2's INTER_CUBIC input: %v", interp, same)
+		}
+	}
+	if code, _, _ := runCmd(t, "forward", "-m", m, "--preprocess", "timm", fwd+"scene.png"); code != exitUsage {
+		t.Errorf("--preprocess timm: exit %d", code)
 	}
 }

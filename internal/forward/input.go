@@ -49,11 +49,11 @@ func TensorName(in Input, k, n int) string {
 	return name
 }
 
-// Preprocess is how images become the model's input.
+// Preprocess is how images become the model's input: decoded and resized
+// as Image says (the PIL or the cv2 pipeline), then normalised per channel
+// with Mean and Std in BGR order.
 type Preprocess struct {
-	Resize preprocess.ResizeMode
-	// Size is the resize target (the square's side or the short edge).
-	Size      int
+	Image     preprocess.Options
 	Mean, Std [3]float32 // BGR
 }
 
@@ -73,16 +73,12 @@ func load(in Input, pre Preprocess, inChans int) (swin.Input, []int, error) {
 	if inChans != 3 {
 		return swin.Input{}, nil, fmt.Errorf("%s: the model takes %d input channels, images have 3", in.Path, inChans)
 	}
-	img, err := preprocess.Load(in.Path)
+	p, err := preprocess.Prepare(in.Path, pre.Image)
 	if err != nil {
 		return swin.Input{}, nil, err
 	}
-	src := []int{img.H, img.W}
-	w, h := preprocess.Target(pre.Resize, pre.Size, img.W, img.H)
-	if img, err = img.Resize(w, h); err != nil {
-		return swin.Input{}, nil, fmt.Errorf("%s: %w", in.Path, err)
-	}
-	return swin.Input{N: 1, C: 3, H: img.H, W: img.W, Data: img.Normalize(pre.Mean, pre.Std)}, src, nil
+	img := p.Image
+	return swin.Input{N: 1, C: 3, H: img.H, W: img.W, Data: img.Normalize(pre.Mean, pre.Std)}, []int{p.SourceH, p.SourceW}, nil
 }
 
 // stack returns inputs of one shape as one batch (the input itself when
