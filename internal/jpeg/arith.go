@@ -9,5 +9,3 @@ func (d *decoder) arithBlockFn(sc *scan, br *bitReader) blockFn {
 		return d.unsupported(sc.dataStart, "arithmetic coding")
 	}
 }
-
-func (d *decoder) smoothIfNeeded() {}

@@ -323,10 +323,11 @@ func (d *decoder) decode() (*Image, error) {
 		}
 	}
 	if !d.streamed {
-		if d.progressive {
-			d.smoothIfNeeded()
+		if d.progressive && d.smoothable() {
+			d.transformSmoothed()
+		} else {
+			d.transformAll()
 		}
-		d.transformAll()
 	}
 	return d.output()
 }
