@@ -146,6 +146,9 @@ func (d *decoder) segment(marker byte) ([]byte, int, error) {
 // header, leaving d.pos at the first entropy-coded byte.
 func (d *decoder) readHeaders() error {
 	d.orientation = 1
+	for i := range d.arithDCU {
+		d.arithDCL[i], d.arithDCU[i], d.arithACK[i] = 0, 1, 5
+	}
 	if len(d.data) < 2 || d.data[0] != 0xFF || d.data[1] != mSOI {
 		return d.errf(0, "not a JPEG file (no SOI marker)")
 	}
@@ -487,9 +490,6 @@ func (d *decoder) readDAC(off int) error {
 			return d.errf(po+i, "bad DAC index %d", idx)
 		}
 		if idx >= 16 {
-			if val < 1 || val > 63 {
-				return d.errf(po+i+1, "bad DAC value %d", val)
-			}
 			d.arithACK[idx-16] = val
 		} else {
 			l, u := val&15, val>>4
