@@ -10,7 +10,7 @@ func (d *decoder) resetEntropy(sc *scan) {
 	}
 }
 
-func (d *decoder) runEntropy(sc *scan, br *bitReader, rowDone func(int)) error {
+func (d *decoder) runEntropy(sc *scan, br *bitReader, rowStart, rowDone func(int)) error {
 	var fn blockFn
 	switch {
 	case d.arithmetic:
@@ -42,7 +42,7 @@ func (d *decoder) runEntropy(sc *scan, br *bitReader, rowDone func(int)) error {
 	if d.progressive {
 		d.updateCoefBits(sc)
 	}
-	return d.runScan(sc, br, fn, rowDone)
+	return d.runScan(sc, br, fn, rowStart, rowDone)
 }
 
 // updateCoefBits records the successive-approximation state that block
@@ -76,8 +76,17 @@ func (d *decoder) huffSequential(br *bitReader, sc *scan, si int, c *component, 
 		if br.n < 32 {
 			br.fill()
 		}
-		// Fast path: look up the symbol.
-		e := act.look[br.acc>>(64-lookBits)]
+		peek := br.acc >> (64 - lookBits)
+		if f := act.fast[peek]; f != 0 {
+			// Symbol and magnitude bits in one look-up.
+			k += int(f>>8) & 0xFF
+			l := uint(f & 0xFF)
+			br.acc <<= l
+			br.n -= l
+			blk[zigzag[k]] = int16(f >> 16)
+			continue
+		}
+		e := act.look[peek]
 		var sym byte
 		if e != 0 {
 			l := uint(e >> 8)

@@ -1,5 +1,7 @@
 package jpeg
 
+import "encoding/binary"
+
 // Standard Huffman tables (ITU T.81 K.3), which libjpeg installs for tables
 // 0 and 1 of a sequential file that defines none (Motion-JPEG frames).
 var (
@@ -22,7 +24,10 @@ const lookBits = 9
 // lookBits bits and maxcode/valoffset for longer ones.
 type huffTable struct {
 	// look[bits] = length<<8 | symbol, 0 when the code is longer.
-	look     [1 << lookBits]uint16
+	look [1 << lookBits]uint16
+	// fast[bits] = value<<16 | run<<8 | total length, for AC codes whose
+	// code and magnitude bits together fit in lookBits; 0 otherwise.
+	fast     [1 << lookBits]int32
 	maxcode  [18]int32
 	valoff   [18]int32
 	symbols  [256]byte
@@ -75,6 +80,19 @@ func buildHuffTable(counts *[16]byte, symbols []byte, isDC bool) (*huffTable, st
 			}
 		}
 	}
+	for i := range t.look {
+		e := t.look[i]
+		if e == 0 {
+			continue
+		}
+		l, sym := uint(e>>8), e&0xFF
+		run, size := uint(sym>>4), uint(sym&15)
+		if size == 0 || l+size > lookBits {
+			continue
+		}
+		v := (int32(i) >> (lookBits - l - size)) & (1<<size - 1)
+		t.fast[i] = extend(v, size)<<16 | int32(run)<<8 | int32(l+size)
+	}
 	if isDC {
 		for _, s := range symbols[:n] {
 			if s > 15 {
@@ -103,6 +121,19 @@ func (b *bitReader) reset(data []byte, pos int) {
 
 // fill loads bytes until at least 57 bits are in acc.
 func (b *bitReader) fill() {
+	if b.pos+8 <= len(b.data) && !b.marker {
+		// Fast path: the next bytes hold no 0xFF, so no stuffing.
+		v := binary.BigEndian.Uint64(b.data[b.pos:])
+		k := (64 - b.n) >> 3 // whole bytes that fit
+		w := v >> (64 - 8*k)
+		x := ^w << (64 - 8*k) // 0xFF bytes of w become zero bytes of x
+		if (x-0x0101010101010101)&^x&0x8080808080808080 == 0 {
+			b.acc |= w << (64 - b.n - 8*k)
+			b.n += 8 * k
+			b.pos += int(k)
+			return
+		}
+	}
 	for b.n <= 56 {
 		if b.marker {
 			b.padded += 64 - b.n

@@ -102,17 +102,19 @@ func (e *Error) Error() string {
 
 // RGB returns the image as interleaved 8-bit R,G,B, as Pillow's
 // Image.convert("RGB") gives it: gray replicated, CMYK through Pillow's
-// cmyk2rgb after its Adobe inversion.
+// cmyk2rgb after its Adobe inversion. For a three-channel image it returns
+// Pix itself, not a copy.
 func (m *Image) RGB() []byte {
 	n := m.Width * m.Height
+	if m.Channels == 3 {
+		return m.Pix[:3*n]
+	}
 	out := make([]byte, 3*n)
 	switch m.Channels {
 	case 1:
 		for i, g := range m.Pix[:n] {
 			out[3*i], out[3*i+1], out[3*i+2] = g, g, g
 		}
-	case 3:
-		copy(out, m.Pix)
 	case 4:
 		// Pillow reads the samples as "CMYK;I" (inverted), then
 		// cmyk2rgb: nk = 255 - k; v = clip(nk - muldiv255(c, nk)).

@@ -72,7 +72,7 @@ func (d *decoder) transformRow(my int) {
 				break
 			}
 			for bx := 0; bx < wb; bx++ {
-				bi := (by*c.bw + bx) * 64
+				bi := (c.blockRow(by)*c.bw + bx) * 64
 				idctBlock(c.coefs[bi:bi+64], &c.quant, c.plane[by*8*stride+bx*8:], stride)
 			}
 		}
@@ -124,36 +124,6 @@ func (d *decoder) transformAll() {
 			d.transformRow(my)
 		}
 	})
-}
-
-// idctPipe transforms MCU rows on other cores while the entropy decoder
-// goes on.
-type idctPipe struct {
-	rows chan int
-	wg   sync.WaitGroup
-}
-
-func (d *decoder) startPipe() *idctPipe {
-	d.allocPlanes()
-	p := &idctPipe{rows: make(chan int, d.mcusY)}
-	n := max(1, workers()-1)
-	for i := 0; i < n; i++ {
-		p.wg.Add(1)
-		go func() {
-			defer p.wg.Done()
-			for my := range p.rows {
-				d.transformRow(my)
-			}
-		}()
-	}
-	return p
-}
-
-func (p *idctPipe) send(my int) { p.rows <- my }
-
-func (p *idctPipe) close() {
-	close(p.rows)
-	p.wg.Wait()
 }
 
 // upsampleRow writes output row y of component c, at full resolution, into
@@ -266,69 +236,3 @@ func clamp255(x int32) byte {
 	return byte(x)
 }
 
-// output upsamples and colour-converts the planes into the image.
-func (d *decoder) output() (*Image, error) {
-	ms, err := d.chooseUpsampling()
-	if err != nil {
-		return nil, err
-	}
-	img := &Image{Config: d.config(), Channels: len(d.comps)}
-	if img.Channels == 4 {
-		img.Channels = 4
-	}
-	W, H := d.width, d.height
-	img.Pix = make([]byte, W*H*img.Channels)
-	nc := len(d.comps)
-	bufLen := 0
-	for i := range d.comps {
-		bufLen = max(bufLen, 2*d.comps[i].dw+8, W+8)
-	}
-	cs := d.colorSpace
-	parallelRows(H, 64, func(lo, hi int) {
-		var bufs [4][]byte
-		var rows [4][]byte
-		for i := 0; i < nc; i++ {
-			bufs[i] = make([]byte, bufLen)
-		}
-		for y := lo; y < hi; y++ {
-			for i := 0; i < nc; i++ {
-				rows[i] = d.upsampleRow(&d.comps[i], ms[i], y, bufs[i])
-			}
-			out := img.Pix[y*W*nc : (y+1)*W*nc]
-			switch cs {
-			case Gray:
-				copy(out, rows[0][:W])
-			case RGB:
-				r, g, b := rows[0][:W], rows[1][:W], rows[2][:W]
-				for x := 0; x < W; x++ {
-					out[3*x], out[3*x+1], out[3*x+2] = r[x], g[x], b[x]
-				}
-			case YCbCr:
-				yy, cb, cr := rows[0][:W], rows[1][:W], rows[2][:W]
-				for x := 0; x < W; x++ {
-					Y := int32(yy[x])
-					o := out[3*x : 3*x+3 : 3*x+3]
-					o[0] = clamp255(Y + crR[cr[x]])
-					o[1] = clamp255(Y + (cbG[cb[x]]+crG[cr[x]])>>16)
-					o[2] = clamp255(Y + cbB[cb[x]])
-				}
-			case CMYK:
-				c, m, yl, k := rows[0][:W], rows[1][:W], rows[2][:W], rows[3][:W]
-				for x := 0; x < W; x++ {
-					out[4*x], out[4*x+1], out[4*x+2], out[4*x+3] = c[x], m[x], yl[x], k[x]
-				}
-			case YCCK:
-				yy, cb, cr, k := rows[0][:W], rows[1][:W], rows[2][:W], rows[3][:W]
-				for x := 0; x < W; x++ {
-					Y := int32(yy[x])
-					o := out[4*x : 4*x+4 : 4*x+4]
-					o[0] = clamp255(255 - (Y + crR[cr[x]]))
-					o[1] = clamp255(255 - (Y + (cbG[cb[x]]+crG[cr[x]])>>16))
-					o[2] = clamp255(255 - (Y + cbB[cb[x]]))
-					o[3] = k[x]
-				}
-			}
-		}
-	})
-	return img, nil
-}

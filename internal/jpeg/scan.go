@@ -160,29 +160,47 @@ func (d *decoder) allocCoefs(sc *scan) error {
 		if c.coefs != nil {
 			continue
 		}
-		nb := c.bw * c.bh
-		if !d.arithmetic {
-			// Every Huffman-coded block of a first scan costs at least one
-			// bit of the data that remains: refuse a header that declares
-			// more blocks than that before allocating for them.
-			if d.progressive && sc.ss != 0 {
-				return d.errf(sc.dataStart, "AC scan of component %d before its DC scan", c.id)
-			}
-			wb, hb := ceilDiv(c.dw, 8), ceilDiv(c.dh, 8)
-			if wb*hb > 8*(len(d.data)-sc.dataStart)+64 {
-				return d.errf(sc.dataStart, "%dx%d image cannot fit in the %d bytes left", d.width, d.height, len(d.data)-sc.dataStart)
-			}
+		if d.progressive && sc.ss != 0 {
+			return d.errf(sc.dataStart, "AC scan of component %d before its DC scan", c.id)
 		}
-		c.coefs = make([]int16, nb*64)
+		if err := d.checkBlocks(sc); err != nil {
+			return err
+		}
+		c.coefs = make([]int16, c.bw*c.bh*64)
 	}
 	return nil
+}
+
+// checkBlocks refuses a Huffman-coded scan that declares more blocks than
+// the data left can hold (each costs at least one bit in a first scan),
+// before anything is allocated for them.
+func (d *decoder) checkBlocks(sc *scan) error {
+	if d.arithmetic {
+		return nil
+	}
+	for _, s := range sc.comps {
+		c := s.c
+		wb, hb := ceilDiv(c.dw, 8), ceilDiv(c.dh, 8)
+		if wb*hb > 8*(len(d.data)-sc.dataStart)+64 {
+			return d.errf(sc.dataStart, "%dx%d image cannot fit in the %d bytes left", d.width, d.height, len(d.data)-sc.dataStart)
+		}
+	}
+	return nil
+}
+
+// blockRow maps a block row to its row in c.coefs.
+func (c *component) blockRow(by int) int {
+	if c.ringRows > 0 {
+		return by % c.ringRows
+	}
+	return by
 }
 
 // scanBlocks calls fn for every block of the scan in coding order, with
 // restart handling; fn decodes one block.
 type blockFn func(c *component, sci int, blk []int16) error
 
-func (d *decoder) runScan(sc *scan, br *bitReader, fn blockFn, rowDone func(my int)) error {
+func (d *decoder) runScan(sc *scan, br *bitReader, fn blockFn, rowStart, rowDone func(my int)) error {
 	br.reset(d.data, sc.dataStart)
 	d.resetEntropy(sc)
 	mcu := 0
@@ -241,6 +259,9 @@ func (d *decoder) runScan(sc *scan, br *bitReader, fn blockFn, rowDone func(my i
 		return nil
 	}
 	for my := 0; my < d.mcusY; my++ {
+		if rowStart != nil {
+			rowStart(my)
+		}
 		for mx := 0; mx < d.mcusX; mx++ {
 			if d.restart > 0 && mcu > 0 && mcu%d.restart == 0 {
 				if err := check(); err != nil {
@@ -253,7 +274,7 @@ func (d *decoder) runScan(sc *scan, br *bitReader, fn blockFn, rowDone func(my i
 			for si, s := range sc.comps {
 				c := s.c
 				for v := 0; v < c.v; v++ {
-					row := (my*c.v + v) * c.bw
+					row := c.blockRow(my*c.v+v) * c.bw
 					for h := 0; h < c.h; h++ {
 						i := (row + mx*c.h + h) * 64
 						if err := fn(c, si, c.coefs[i:i+64:i+64]); err != nil {
@@ -279,36 +300,45 @@ func (d *decoder) decode() (*Image, error) {
 	if err := d.readHeaders(); err != nil {
 		return nil, err
 	}
+	if _, err := d.chooseUpsampling(); err != nil {
+		return nil, err
+	}
 	var br bitReader
-	var pipe *idctPipe
 	for {
 		sc := d.cur
 		if err := d.prepareScan(sc); err != nil {
 			return nil, err
 		}
+		whole := d.scans == 0 && !d.progressive && len(sc.comps) == len(d.comps) && len(sc.comps) > 1
+		var starts []int
+		if whole {
+			starts = d.restartSegments(sc)
+		}
+		if whole && starts == nil {
+			// One interleaved sequential scan holds the whole image:
+			// MCU rows are transformed, upsampled and converted on other
+			// cores while the next ones are decoded.
+			if err := d.checkBlocks(sc); err != nil {
+				return nil, err
+			}
+			d.streamed = true
+			return d.decodeStreamed(sc, &br)
+		}
 		if err := d.allocCoefs(sc); err != nil {
 			return nil, err
 		}
-		var rowDone func(int)
-		if d.scans == 0 && !d.progressive && len(sc.comps) == len(d.comps) && len(sc.comps) > 1 {
-			// One interleaved sequential scan holds the whole image:
-			// transform MCU rows while the next ones are decoded.
-			pipe = d.startPipe()
-			rowDone = pipe.send
-			d.streamed = true
+		if starts != nil {
+			// Restart intervals are independent: decode them on all cores.
+			if err := d.decodeSegments(sc, starts); err != nil {
+				return nil, err
+			}
+			break
 		}
-		err := d.runEntropy(sc, &br, rowDone)
-		if pipe != nil {
-			pipe.close()
-		}
-		if err != nil {
+		if err := d.runEntropy(sc, &br, nil, nil); err != nil {
 			return nil, err
 		}
 		d.scans++
 		d.pos = br.pos
-		if d.streamed {
-			break
-		}
 		done, err := d.nextScan()
 		if err != nil {
 			return nil, err
@@ -322,14 +352,21 @@ func (d *decoder) decode() (*Image, error) {
 			return nil, d.errf(d.pos, "component %d has no scan", d.comps[i].id)
 		}
 	}
-	if !d.streamed {
-		if d.progressive && d.smoothable() {
-			d.transformSmoothed()
-		} else {
-			d.transformAll()
-		}
+	if d.progressive && d.smoothable() {
+		d.transformSmoothed()
+	} else {
+		d.transformAll()
 	}
-	return d.output()
+	out, err := d.newOutput()
+	if err != nil {
+		return nil, err
+	}
+	parallelRows(d.mcusY, 1, func(lo, hi int) {
+		for r := lo; r < hi; r++ {
+			out.mcuRow(r)
+		}
+	})
+	return out.img, nil
 }
 
 // nextScan reads markers after a scan until the next SOS (false) or EOI

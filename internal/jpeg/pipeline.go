@@ -1,0 +1,172 @@
+package jpeg
+
+import "sync"
+
+// outputter upsamples and colour-converts component planes into the image,
+// one MCU row (8*vmax image rows) at a time.
+type outputter struct {
+	d       *decoder
+	img     *Image
+	methods []upMethod
+	bufLen  int
+	pool    sync.Pool
+}
+
+func (d *decoder) newOutput() (*outputter, error) {
+	ms, err := d.chooseUpsampling()
+	if err != nil {
+		return nil, err
+	}
+	o := &outputter{d: d, methods: ms}
+	o.img = &Image{Config: d.config(), Channels: len(d.comps)}
+	o.img.Pix = make([]byte, d.width*d.height*o.img.Channels)
+	o.bufLen = d.width + 16
+	for i := range d.comps {
+		o.bufLen = max(o.bufLen, 2*d.comps[i].dw+16)
+	}
+	o.pool.New = func() any {
+		b := make([][]byte, len(d.comps))
+		for i := range b {
+			b[i] = make([]byte, o.bufLen)
+		}
+		return b
+	}
+	return o, nil
+}
+
+// mcuRow produces the image rows of MCU row r; the planes must hold block
+// rows r-1, r and r+1 (those that exist).
+func (o *outputter) mcuRow(r int) {
+	d := o.d
+	lo := r * 8 * d.vmax
+	hi := min(d.height, lo+8*d.vmax)
+	bufs := o.pool.Get().([][]byte)
+	defer o.pool.Put(bufs)
+	W, nc := d.width, len(d.comps)
+	var rows [4][]byte
+	for y := lo; y < hi; y++ {
+		for i := 0; i < nc; i++ {
+			rows[i] = d.upsampleRow(&d.comps[i], o.methods[i], y, bufs[i])
+		}
+		out := o.img.Pix[y*W*nc : (y+1)*W*nc]
+		convertRow(d.colorSpace, out, &rows, W)
+	}
+}
+
+func convertRow(cs ColorSpace, out []byte, rows *[4][]byte, W int) {
+	switch cs {
+	case Gray:
+		copy(out, rows[0][:W])
+	case RGB:
+		r, g, b := rows[0][:W], rows[1][:W], rows[2][:W]
+		for x := 0; x < W; x++ {
+			out[3*x], out[3*x+1], out[3*x+2] = r[x], g[x], b[x]
+		}
+	case YCbCr:
+		yy, cb, cr := rows[0][:W], rows[1][:W], rows[2][:W]
+		out = out[:3*W]
+		for x := 0; x < W; x++ {
+			Y := int32(yy[x])
+			o := out[3*x : 3*x+3 : 3*x+3]
+			b, r := cb[x], cr[x]
+			o[0] = clamp255(Y + crR[r])
+			o[1] = clamp255(Y + (cbG[b]+crG[r])>>16)
+			o[2] = clamp255(Y + cbB[b])
+		}
+	case CMYK:
+		c, m, yl, k := rows[0][:W], rows[1][:W], rows[2][:W], rows[3][:W]
+		for x := 0; x < W; x++ {
+			out[4*x], out[4*x+1], out[4*x+2], out[4*x+3] = c[x], m[x], yl[x], k[x]
+		}
+	case YCCK:
+		yy, cb, cr, k := rows[0][:W], rows[1][:W], rows[2][:W], rows[3][:W]
+		for x := 0; x < W; x++ {
+			Y := int32(yy[x])
+			o := out[4*x : 4*x+4 : 4*x+4]
+			o[0] = clamp255(255 - (Y + crR[cr[x]]))
+			o[1] = clamp255(255 - (Y + (cbG[cb[x]]+crG[cr[x]])>>16))
+			o[2] = clamp255(255 - (Y + cbB[cb[x]]))
+			o[3] = k[x]
+		}
+	}
+}
+
+// ringMCURows is how many MCU rows of coefficients the streaming decoder
+// keeps: the entropy decoder runs at most this far ahead of the transforms.
+const ringMCURows = 8
+
+// decodeStreamed decodes a file whose first scan is interleaved,
+// sequential and holds every component. The calling goroutine decodes the
+// entropy-coded data MCU row by MCU row into a ring of coefficient rows;
+// workers run the IDCT of each row into the planes and, once a row's
+// neighbours are transformed, upsample and convert its image rows.
+func (d *decoder) decodeStreamed(sc *scan, br *bitReader) (*Image, error) {
+	ring := min(ringMCURows, d.mcusY)
+	for i := range d.comps {
+		c := &d.comps[i]
+		c.ringRows = ring * c.v
+		c.coefs = make([]int16, c.ringRows*c.bw*64)
+	}
+	d.allocPlanes()
+	out, err := d.newOutput()
+	if err != nil {
+		return nil, err
+	}
+	last := d.mcusY - 1
+	var (
+		mu       sync.Mutex
+		idctDone = make([]bool, d.mcusY)
+		outDone  = make([]bool, d.mcusY)
+		free     = make([]chan struct{}, ring) // per ring slot
+		rows     = make(chan int, ring)
+		wg       sync.WaitGroup
+	)
+	for i := range free {
+		free[i] = make(chan struct{}, 1)
+		free[i] <- struct{}{}
+	}
+	ready := func(q int) bool {
+		return q >= 0 && q <= last && !outDone[q] && idctDone[max(q-1, 0)] && idctDone[q] && idctDone[min(q+1, last)]
+	}
+	for w := 0; w < workers(); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for r := range rows {
+				d.transformRow(r)
+				free[r%ring] <- struct{}{}
+				var todo [3]int
+				n := 0
+				mu.Lock()
+				idctDone[r] = true
+				for q := r - 1; q <= r+1; q++ {
+					if ready(q) {
+						outDone[q] = true
+						todo[n] = q
+						n++
+					}
+				}
+				mu.Unlock()
+				for _, q := range todo[:n] {
+					out.mcuRow(q)
+				}
+			}
+		}()
+	}
+	rowStart := func(my int) {
+		<-free[my%ring]
+		for i := range d.comps {
+			c := &d.comps[i]
+			start := c.blockRow(my*c.v) * c.bw * 64
+			clear(c.coefs[start : start+c.v*c.bw*64])
+		}
+	}
+	err = d.runEntropy(sc, br, rowStart, func(my int) { rows <- my })
+	close(rows)
+	wg.Wait()
+	if err != nil {
+		return nil, err
+	}
+	d.scans++
+	return out.img, nil
+}
