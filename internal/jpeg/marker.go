@@ -36,7 +36,7 @@ type component struct {
 	// Non-interleaved scans cover ceil(dw/8) x ceil(dh/8) blocks.
 	dw, dh   int // downsampled width and height
 	coefs    []int16
-	ringRows int // >0: coefs holds only this many block rows, reused in turn
+	ringRows int    // >0: coefs holds only this many block rows, reused in turn
 	plane    []byte // bw*8 by bh*8 samples
 	quant    [64]int32
 	latched  bool

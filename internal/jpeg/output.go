@@ -235,4 +235,3 @@ func clamp255(x int32) byte {
 	}
 	return byte(x)
 }
-
