@@ -161,9 +161,15 @@ def corpus(rng, tmp):
         out[f"cj_s{nm}_arith.jpg"] = cjpeg(odd, ["-sample", s, "-arithmetic"], tmp)
     # Non-integral ratios, which no encoder writes and libjpeg refuses: a valid file
     # whose frame header is patched to declare them.
-    for s, comp, hv in (("3x1,1x1,1x1", 1, 0x21), ("2x2,1x1,1x1", 1, 0x31), ("4x2,1x1,1x1", 2, 0x13)):
+    for s, comp, hv in (("3x1,1x1,1x1", 1, 0x21), ("2x2,1x1,1x1", 1, 0x31), ("2x2,1x1,1x1", 2, 0x13)):
         out[f"cj_fract_{s.replace(',', '_')}_{hv:02x}.jpg"] = patch_sampling(
             cjpeg(odd, ["-sample", s], tmp), comp, hv)
+    # Valid files patched into what libjpeg-turbo 2.1.5's 8-bit build refuses:
+    # 12-bit samples, the lossless process (SOF3), two components.
+    plain = cjpeg(odd, [], tmp)
+    i = plain.find(b"\xff\xc0")
+    out["patch_12bit.jpg"] = plain[:i + 4] + b"\x0c" + plain[i + 5:]
+    out["patch_sof3.jpg"] = plain[:i + 1] + b"\xc3" + plain[i + 2:]
     for s in ("2x2", "2x1", "1x2", "4x1"):
         for w, h in ((1, 1), (2, 1), (1, 2), (2, 2), (3, 3), (4, 5), (5, 4), (8, 8), (9, 7), (15, 17),
                      (16, 16), (17, 15), (33, 1), (1, 33)):

@@ -137,9 +137,12 @@ func TestMatchesPILAndOpenCV(t *testing.T) {
 		pilOK := json.Unmarshal(r.PIL, &pilShape) == nil
 		img, err := Decode(data)
 		if !pilOK {
+			var je *Error
 			if err == nil {
 				t.Errorf("%s: decoded, but PIL refuses it (%s)", r.Name, r.PIL)
 				failures++
+			} else if !errors.As(err, &je) || !je.Unsupported {
+				t.Errorf("%s: %v, want an unsupported-feature *Error (PIL: %s)", r.Name, err, r.PIL)
 			}
 			if r.CV2 != nil {
 				t.Errorf("%s: OpenCV decodes what PIL refuses", r.Name)
