@@ -1,27 +1,32 @@
 #!/usr/bin/env bash
-# Time decoding one 4032x3024 4:2:0 quality-90 JPEG (a phone-camera size,
-# made here by PIL from a seeded synthetic picture) to 8-bit RGB, in one run:
+# Time decoding a 4032x3024 4:2:0 quality-90 JPEG (a phone-camera size, made
+# here by PIL from a seeded synthetic picture) to 8-bit RGB:
 #
-#   Go      internal/jpeg Decode + RGB (BenchmarkDecodeFile, all cores)
-#   PIL     Image.open(p).convert("RGB")          (Debian's libjpeg-turbo 2.1.5)
-#   OpenCV  cv2.imread(p, cv2.IMREAD_COLOR)       (the same library)
+#   Go      internal/jpeg Decode + RGB, all cores (scripts/benchjpeg)
+#   PIL     Image.open(p).convert("RGB")     (Debian's libjpeg-turbo 2.1.5)
+#   OpenCV  cv2.imread(p, cv2.IMREAD_COLOR)  (the same library)
 #
-# Each figure is the best of $RUNS (default 10). It prints the ratios Go/PIL
-# and Go/OpenCV and checks that the three decodes agree byte for byte.
+# The three are interleaved round by round ($RUNS rounds, default 15, after a
+# warm-up) so that they share the machine's load; it prints the best time of
+# each, the ratios of the bests and the median of the per-round ratios, and
+# checks that the Go RGB equals PIL's byte for byte.
 #
-# Usage: scripts/bench_jpeg.sh [RESTART]   (RESTART: also a file with
-#        restart markers every RESTART MCU rows, cjpeg -restart)
-# Needs Go, /usr/bin/python3 with python3-pil, python3-opencv, numpy.
+# Usage: scripts/bench_jpeg.sh [RESTART]   RESTART: also time a copy with a
+#        restart marker every RESTART MCU rows (cjpeg -restart), which the
+#        Go decoder splits among the cores.
+# Needs Go, /usr/bin/python3 with python3-pil, python3-opencv, numpy, and
+# cjpeg/djpeg (libjpeg-turbo-progs) for RESTART.
 set -euo pipefail
 
 PY=${PYTHON:-/usr/bin/python3}
-RUNS=${RUNS:-10}
+RUNS=${RUNS:-15}
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), load $(cut -d' ' -f1-3 /proc/loadavg)"
+go build -o "$work/benchjpeg" ./scripts/benchjpeg
 
 "$PY" - "$work" <<'PY'
 import sys
@@ -41,30 +46,37 @@ PY
 files=("$work/bench.jpg")
 if [ $# -ge 1 ]; then
 	djpeg -pnm "$work/bench.jpg" >"$work/bench.ppm"
-	cjpeg -quality 90 -sample 2x2 -restart "$1" "$work/bench.ppm" >"$work/bench_rst.jpg"
-	files+=("$work/bench_rst.jpg")
+	cjpeg -quality 90 -sample 2x2 -restart "$1" "$work/bench.ppm" >"$work/bench_rst$1.jpg"
+	files+=("$work/bench_rst$1.jpg")
 fi
 
 for f in "${files[@]}"; do
 	echo "== $(basename "$f") ($(stat -c %s "$f") bytes)"
-	gons=$(JPEG_BENCH_FILE=$f go test -run '^$' -bench '^BenchmarkDecodeFile$' -benchtime "${RUNS}x" -count 3 ./internal/jpeg |
-		awk '/^BenchmarkDecodeFile/ { if (best == "" || $3 < best) best = $3 } END { print best }')
-	"$PY" - "$f" "$gons" "$RUNS" <<'PY'
-import sys, time
+	"$PY" - "$f" "$work/benchjpeg" "$RUNS" <<'PY'
+import statistics, subprocess, sys, time
 import cv2
+import numpy as np
 from PIL import Image
-path, gons, runs = sys.argv[1], float(sys.argv[2]), int(sys.argv[3])
-def best(fn):
-    fn()
-    b = float("inf")
-    for _ in range(runs):
-        t = time.perf_counter(); fn(); b = min(b, time.perf_counter() - t)
-    return b
-pil = best(lambda: Image.open(path).convert("RGB"))
-cv = best(lambda: cv2.imread(path, cv2.IMREAD_COLOR))
-go = gons / 1e9
-print(f"Go     {go*1e3:8.1f} ms")
-print(f"PIL    {pil*1e3:8.1f} ms   Go/PIL    {go/pil:5.2f}")
-print(f"OpenCV {cv*1e3:8.1f} ms   Go/OpenCV {go/cv:5.2f}")
+path, helper, runs = sys.argv[1], sys.argv[2], int(sys.argv[3])
+go = subprocess.Popen([helper, path], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
+def go_once():
+    go.stdin.write("\n"); go.stdin.flush()
+    return float(go.stdout.readline().split()[0])
+def timed(fn):
+    t = time.perf_counter(); fn(); return time.perf_counter() - t
+pil_once = lambda: timed(lambda: Image.open(path).convert("RGB"))
+cv_once = lambda: timed(lambda: cv2.imread(path, cv2.IMREAD_COLOR))
+go_once(); pil_once(); cv_once()
+g, p, c = [], [], []
+for i in range(runs):
+    for name in ("go", "pil", "cv")[i % 3:] + ("go", "pil", "cv")[:i % 3]:
+        {"go": lambda: g.append(go_once()), "pil": lambda: p.append(pil_once()),
+         "cv": lambda: c.append(cv_once())}[name]()
+go.stdin.close(); go.wait()
+print(f"Go     best {min(g)*1e3:7.1f} ms  median {statistics.median(g)*1e3:7.1f} ms")
+print(f"PIL    best {min(p)*1e3:7.1f} ms  median {statistics.median(p)*1e3:7.1f} ms")
+print(f"OpenCV best {min(c)*1e3:7.1f} ms  median {statistics.median(c)*1e3:7.1f} ms")
+print(f"Go/PIL    best/best {min(g)/min(p):5.2f}  median of round ratios {statistics.median(a/b for a, b in zip(g, p)):5.2f}")
+print(f"Go/OpenCV best/best {min(g)/min(c):5.2f}  median of round ratios {statistics.median(a/b for a, b in zip(g, c)):5.2f}")
 PY
 done

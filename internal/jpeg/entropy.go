@@ -72,40 +72,47 @@ func (d *decoder) huffSequential(br *bitReader, sc *scan, si int, c *component, 
 	}
 	d.pred[c.index] += diff
 	blk[0] = int16(d.pred[c.index])
+	// The AC loop keeps the bit buffer in locals (registers), writing it
+	// back only to refill or to take the slow path.
+	acc, n := br.acc, br.n
+	blk = blk[:64:64]
 	for k := 1; k < 64; k++ {
-		if br.n < 32 {
+		if n < 32 {
+			br.acc, br.n = acc, n
 			br.fill()
+			acc, n = br.acc, br.n
 		}
-		peek := br.acc >> (64 - lookBits)
+		peek := acc >> (64 - lookBits)
 		if f := act.fast[peek]; f != 0 {
 			// Symbol and magnitude bits in one look-up.
 			k += int(f>>8) & 0xFF
 			l := uint(f & 0xFF)
-			br.acc <<= l
-			br.n -= l
-			blk[zigzag[k]] = int16(f >> 16)
+			acc <<= l
+			n -= l
+			blk[zigzag[k&127]&63] = int16(f >> 16)
 			continue
 		}
-		e := act.look[peek]
 		var sym byte
-		if e != 0 {
+		if e := act.look[peek]; e != 0 {
 			l := uint(e >> 8)
-			br.acc <<= l
-			br.n -= l
+			acc <<= l
+			n -= l
 			sym = byte(e)
 		} else {
+			br.acc, br.n = acc, n
 			sym, ok = br.decode(act)
 			if !ok {
 				return d.badCode(br)
 			}
+			acc, n = br.acc, br.n
 		}
 		r, sz := int(sym>>4), uint(sym&15)
 		if sz != 0 {
 			k += r
-			v := int32(br.acc >> (64 - sz))
-			br.acc <<= sz
-			br.n -= sz
-			blk[zigzag[k]] = int16(extend(v, sz))
+			v := int32(acc >> (64 - sz))
+			acc <<= sz
+			n -= sz
+			blk[zigzag[k&127]&63] = int16(extend(v, sz))
 		} else {
 			if r != 15 {
 				break
@@ -113,6 +120,7 @@ func (d *decoder) huffSequential(br *bitReader, sc *scan, si int, c *component, 
 			k += 15
 		}
 	}
+	br.acc, br.n = acc, n
 	return nil
 }
 

@@ -125,10 +125,11 @@ func (b *bitReader) fill() {
 		// Fast path: the next bytes hold no 0xFF, so no stuffing.
 		v := binary.BigEndian.Uint64(b.data[b.pos:])
 		k := (64 - b.n) >> 3 // whole bytes that fit
-		w := v >> (64 - 8*k)
-		x := ^w << (64 - 8*k) // 0xFF bytes of w become zero bytes of x
-		if (x-0x0101010101010101)&^x&0x8080808080808080 == 0 {
-			b.acc |= w << (64 - b.n - 8*k)
+		// Zero bytes of ^v are 0xFF bytes of v; look at the first k only
+		// (the test can flag a byte wrongly, never miss one).
+		x := ^v
+		if (x-0x0101010101010101)&^x&0x8080808080808080&(^uint64(0)<<(64-8*k)) == 0 {
+			b.acc |= v >> (64 - 8*k) << (64 - b.n - 8*k)
 			b.n += 8 * k
 			b.pos += int(k)
 			return

@@ -38,8 +38,27 @@ func clampSample(x int32) byte {
 // idctBlock transforms the dequantized block into an 8x8 tile of dst at
 // rows of stride bytes.
 func idctBlock(in []int16, q *[64]int32, dst []byte, stride int) {
-	var ws [64]int32
 	in = in[:64:64]
+	acZero := true
+	for _, v := range in[1:] {
+		if v != 0 {
+			acZero = false
+			break
+		}
+	}
+	if acZero {
+		// Both passes reduce to the rounded, clamped DC for a block with
+		// no AC coefficient.
+		v := clampSample((int32(in[0])*q[0]<<pass1Bits + 1<<(pass1Bits+2)) >> (pass1Bits + 3))
+		for r := 0; r < 8; r++ {
+			out := dst[r*stride : r*stride+8 : r*stride+8]
+			for i := range out {
+				out[i] = v
+			}
+		}
+		return
+	}
+	var ws [64]int32
 	for col := 0; col < 8; col++ {
 		if in[8+col] == 0 && in[16+col] == 0 && in[24+col] == 0 && in[32+col] == 0 &&
 			in[40+col] == 0 && in[48+col] == 0 && in[56+col] == 0 {

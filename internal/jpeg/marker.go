@@ -34,14 +34,15 @@ type component struct {
 	index  int
 	bw, bh int // blocks per row and column, padded to whole MCUs
 	// Non-interleaved scans cover ceil(dw/8) x ceil(dh/8) blocks.
-	dw, dh   int // downsampled width and height
-	coefs    []int16
-	ringRows int    // >0: coefs holds only this many block rows, reused in turn
-	plane    []byte // bw*8 by bh*8 samples
-	quant    [64]int32
-	latched  bool
-	coefBits [64]int // progressive: successive-approximation state, -1 = none yet
-	sawDC    bool
+	dw, dh    int // downsampled width and height
+	coefs     []int16
+	ringRows  int    // >0: coefs holds only this many block rows, reused in turn
+	plane     []byte // bw*8 by bh*8 samples, or planeRows rows reused in turn
+	planeRows int
+	quant     [64]int32
+	latched   bool
+	coefBits  [64]int // progressive: successive-approximation state, -1 = none yet
+	sawDC     bool
 }
 
 type huffSpec struct {
@@ -517,7 +518,7 @@ func ceilDiv(a, b int) int { return (a + b - 1) / b }
 // zigzag maps the zig-zag index of a coefficient to its natural index.
 // Entries 64-79 map to 63, as libjpeg's jpeg_natural_order does, so that a
 // corrupt run past the end lands on the last coefficient.
-var zigzag = [80]int{
+var zigzag = [128]uint8{
 	0, 1, 8, 16, 9, 2, 3, 10,
 	17, 24, 32, 25, 18, 11, 4, 5,
 	12, 19, 26, 33, 40, 48, 41, 34,

@@ -54,7 +54,11 @@ func (d *decoder) allocPlanes() {
 	for i := range d.comps {
 		c := &d.comps[i]
 		if c.plane == nil {
-			c.plane = make([]byte, c.bw*8*c.bh*8)
+			rows := c.bh * 8
+			if c.planeRows > 0 {
+				rows = c.planeRows
+			}
+			c.plane = make([]byte, c.bw*8*rows)
 		}
 	}
 }
@@ -73,10 +77,18 @@ func (d *decoder) transformRow(my int) {
 			}
 			for bx := 0; bx < wb; bx++ {
 				bi := (c.blockRow(by)*c.bw + bx) * 64
-				idctBlock(c.coefs[bi:bi+64], &c.quant, c.plane[by*8*stride+bx*8:], stride)
+				idctBlock(c.coefs[bi:bi+64], &c.quant, c.plane[c.planeRow(by*8)*stride+bx*8:], stride)
 			}
 		}
 	}
+}
+
+// planeRow maps a sample row to its row in c.plane.
+func (c *component) planeRow(y int) int {
+	if c.planeRows > 0 {
+		return y % c.planeRows
+	}
+	return y
 }
 
 func workers() int {
@@ -131,7 +143,7 @@ func (d *decoder) transformAll() {
 // (which may alias the plane for a full-size component).
 func (d *decoder) upsampleRow(c *component, m upMethod, y int, out []byte) []byte {
 	stride := c.bw * 8
-	row := func(iy int) []byte { return c.plane[iy*stride : iy*stride+stride] }
+	row := func(iy int) []byte { iy = c.planeRow(iy); return c.plane[iy*stride : iy*stride+stride] }
 	// Vertical neighbour of a 2:1 vertical filter: the row above for an
 	// even output row, below for an odd one, replicated at the edges.
 	near := func(iy int, odd bool) []byte {
@@ -191,10 +203,14 @@ func (d *decoder) upsampleRow(c *component, m upMethod, y int, out []byte) []byt
 		out[1] = byte((this*3 + next + 7) >> 4)
 		last := this
 		this = next
-		for x := 1; x < dw-1; x++ {
-			next = int(in0[x+1])*3 + int(in1[x+1])
-			out[2*x] = byte((this*3 + last + 8) >> 4)
-			out[2*x+1] = byte((this*3 + next + 7) >> 4)
+		// Middle columns; o walks the output pairs (bounds checked once).
+		o := out[2 : 2*dw-2]
+		a0, a1 := in0[2:], in1[2:len(in0)]
+		for i := range a0 {
+			next = int(a0[i])*3 + int(a1[i])
+			p := o[2*i : 2*i+2 : 2*i+2]
+			p[0] = byte((this*3 + last + 8) >> 4)
+			p[1] = byte((this*3 + next + 7) >> 4)
 			last, this = this, next
 		}
 		out[2*dw-2] = byte((this*3 + last + 8) >> 4)

@@ -53,6 +53,19 @@ func (o *outputter) mcuRow(r int) {
 	}
 }
 
+// clampTab[v&1023] is v clamped to 0..255 for v in -512..511, which covers
+// Y plus any colour-table offset (at most 227 below 0, 226 above 255).
+var clampTab = func() (t [1024]byte) {
+	for i := range t {
+		v := i
+		if i >= 512 {
+			v = i - 1024
+		}
+		t[i] = byte(min(255, max(0, v)))
+	}
+	return
+}()
+
 func convertRow(cs ColorSpace, out []byte, rows *[4][]byte, W int) {
 	switch cs {
 	case Gray:
@@ -65,13 +78,13 @@ func convertRow(cs ColorSpace, out []byte, rows *[4][]byte, W int) {
 	case YCbCr:
 		yy, cb, cr := rows[0][:W], rows[1][:W], rows[2][:W]
 		out = out[:3*W]
-		for x := 0; x < W; x++ {
-			Y := int32(yy[x])
-			o := out[3*x : 3*x+3 : 3*x+3]
+		for x, yv := range yy {
+			Y := int32(yv)
 			b, r := cb[x], cr[x]
-			o[0] = clamp255(Y + crR[r])
-			o[1] = clamp255(Y + (cbG[b]+crG[r])>>16)
-			o[2] = clamp255(Y + cbB[b])
+			o := out[3*x : 3*x+3 : 3*x+3]
+			o[0] = clampTab[(Y+crR[r])&1023]
+			o[1] = clampTab[(Y+(cbG[b]+crG[r])>>16)&1023]
+			o[2] = clampTab[(Y+cbB[b])&1023]
 		}
 	case CMYK:
 		c, m, yl, k := rows[0][:W], rows[1][:W], rows[2][:W], rows[3][:W]
@@ -93,7 +106,7 @@ func convertRow(cs ColorSpace, out []byte, rows *[4][]byte, W int) {
 
 // ringMCURows is how many MCU rows of coefficients the streaming decoder
 // keeps: the entropy decoder runs at most this far ahead of the transforms.
-const ringMCURows = 8
+const ringMCURows = 6
 
 // decodeStreamed decodes a file whose first scan is interleaved,
 // sequential and holds every component. The calling goroutine decodes the
@@ -105,6 +118,7 @@ func (d *decoder) decodeStreamed(sc *scan, br *bitReader) (*Image, error) {
 	for i := range d.comps {
 		c := &d.comps[i]
 		c.ringRows = ring * c.v
+		c.planeRows = ring * c.v * 8
 		c.coefs = make([]int16, c.ringRows*c.bw*64)
 	}
 	d.allocPlanes()
@@ -116,7 +130,9 @@ func (d *decoder) decodeStreamed(sc *scan, br *bitReader) (*Image, error) {
 	var (
 		mu       sync.Mutex
 		idctDone = make([]bool, d.mcusY)
-		outDone  = make([]bool, d.mcusY)
+		outDone  = make([]bool, d.mcusY) // claimed by a worker
+		outEnd   = make([]bool, d.mcusY) // finished
+		released = make([]bool, d.mcusY)
 		free     = make([]chan struct{}, ring) // per ring slot
 		rows     = make(chan int, ring)
 		wg       sync.WaitGroup
@@ -134,7 +150,6 @@ func (d *decoder) decodeStreamed(sc *scan, br *bitReader) (*Image, error) {
 			defer wg.Done()
 			for r := range rows {
 				d.transformRow(r)
-				free[r%ring] <- struct{}{}
 				var todo [3]int
 				n := 0
 				mu.Lock()
@@ -149,6 +164,18 @@ func (d *decoder) decodeStreamed(sc *scan, br *bitReader) (*Image, error) {
 				mu.Unlock()
 				for _, q := range todo[:n] {
 					out.mcuRow(q)
+					// A ring slot is free again once every image row that
+					// reads its plane rows is written.
+					mu.Lock()
+					outEnd[q] = true
+					for s := q - 1; s <= q+1; s++ {
+						if s >= 0 && s <= last && !released[s] && idctDone[s] &&
+							outEnd[max(s-1, 0)] && outEnd[s] && outEnd[min(s+1, last)] {
+							released[s] = true
+							free[s%ring] <- struct{}{}
+						}
+					}
+					mu.Unlock()
 				}
 			}
 		}()
