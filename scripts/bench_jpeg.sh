@@ -8,8 +8,8 @@
 #
 # The three are interleaved round by round ($RUNS rounds, default 15, after a
 # warm-up) so that they share the machine's load; it prints the best time of
-# each, the ratios of the bests and the median of the per-round ratios, and
-# checks that the Go RGB equals PIL's byte for byte.
+# each, the ratios of the bests and the median of the per-round ratios.
+# (That the bytes agree is what internal/jpeg's tests check.)
 #
 # Usage: scripts/bench_jpeg.sh [RESTART]   RESTART: also time a copy with a
 #        restart marker every RESTART MCU rows (cjpeg -restart), which the

@@ -138,6 +138,22 @@ func (d *decoder) transformAll() {
 	})
 }
 
+// fancyRows returns, for output row y of a component upsampled 2:1
+// vertically with the triangle filter, its nearest input row and the next
+// nearest (above for an even y, below for an odd one, replicated at the
+// image's top and bottom edges), both c.dw samples long.
+func (d *decoder) fancyRows(c *component, y int) (near, far []byte) {
+	stride := c.bw * 8
+	iy := y >> 1
+	fy := iy - 1
+	if y&1 == 1 {
+		fy = iy + 1
+	}
+	fy = max(0, min(fy, c.dh-1))
+	a, b := c.planeRow(iy)*stride, c.planeRow(fy)*stride
+	return c.plane[a : a+c.dw], c.plane[b : b+c.dw]
+}
+
 // upsampleRow writes output row y of component c, at full resolution, into
 // out (at least 2*c.dw+hmax and d.width samples long) and returns the row
 // (which may alias the plane for a full-size component).

@@ -44,13 +44,78 @@ func (o *outputter) mcuRow(r int) {
 	defer o.pool.Put(bufs)
 	W, nc := d.width, len(d.comps)
 	var rows [4][]byte
+	fused := d.colorSpace == YCbCr && o.methods[0] == upFull &&
+		o.methods[1] == upH2V2Fancy && o.methods[2] == upH2V2Fancy &&
+		d.comps[1].dw == d.comps[2].dw
 	for y := lo; y < hi; y++ {
+		if fused {
+			// 4:2:0, the common case: upsample and convert in one pass.
+			yr := d.upsampleRow(&d.comps[0], upFull, y, nil)
+			cb0, cb1 := d.fancyRows(&d.comps[1], y)
+			cr0, cr1 := d.fancyRows(&d.comps[2], y)
+			convertH2V2(o.img.Pix[y*W*3:(y+1)*W*3], yr[:W], cb0, cb1, cr0, cr1)
+			continue
+		}
 		for i := 0; i < nc; i++ {
 			rows[i] = d.upsampleRow(&d.comps[i], o.methods[i], y, bufs[i])
 		}
 		out := o.img.Pix[y*W*nc : (y+1)*W*nc]
 		convertRow(d.colorSpace, out, &rows, W)
 	}
+}
+
+// yccPixel converts one pixel as jdcolor.c's ycc_rgb_convert.
+func yccPixel(o []byte, Y int32, b, r int) {
+	o = o[:3:3]
+	o[0] = clampTab[(Y+crR[r&255])&1023]
+	o[1] = clampTab[(Y+(cbG[b&255]+crG[r&255])>>16)&1023]
+	o[2] = clampTab[(Y+cbB[b&255])&1023]
+}
+
+// convertH2V2 writes one RGB row from full-size Y and the two chroma rows
+// that jdsample.c's h2v2_fancy_upsample blends (nearest row n, next nearest
+// f) for each of Cb and Cr: the column sums 3n+f are interpolated
+// horizontally, (3*this + neighbour + 8 or 7) >> 4, and each pixel is
+// converted at once.
+func convertH2V2(out, yr, cbn, cbf, crn, crf []byte) {
+	W := len(yr)
+	dw := len(cbn)
+	cbf, crn, crf = cbf[:dw], crn[:dw], crf[:dw]
+	out = out[:3*W]
+	sum := func(n, f []byte, i int) int { return int(n[i])*3 + int(f[i]) }
+	// pixel 2i and 2i+1 for chroma column i with neighbours l and r.
+	pair := func(i int, bl, bt, br, rl, rt, rr int, lastCol bool) {
+		x := 2 * i
+		yccPixel(out[3*x:], int32(yr[x]), (bt*3+bl+8)>>4, (rt*3+rl+8)>>4)
+		if x+1 < W {
+			if lastCol {
+				yccPixel(out[3*x+3:], int32(yr[x+1]), (bt*4+7)>>4, (rt*4+7)>>4)
+			} else {
+				yccPixel(out[3*x+3:], int32(yr[x+1]), (bt*3+br+7)>>4, (rt*3+rr+7)>>4)
+			}
+		}
+	}
+	// First column: the left output is (4*sum + 8) >> 4.
+	b0, r0 := sum(cbn, cbf, 0), sum(crn, crf, 0)
+	b1, r1 := sum(cbn, cbf, 1), sum(crn, crf, 1)
+	pair(0, b0, b0, b1, r0, r0, r1, false)
+	bl, bt, rl, rt := b0, b1, r0, r1
+	if dw > 2 {
+		// Middle columns, two pixels each.
+		yy := yr[2 : 2*dw-2]
+		o := out[6 : 6*dw-6]
+		cbn2, cbf2, crn2, crf2 := cbn[2:dw], cbf[2:dw], crn[2:dw], crf[2:dw]
+		for j := range cbn2 {
+			bn := int(cbn2[j])*3 + int(cbf2[j])
+			rn := int(crn2[j])*3 + int(crf2[j])
+			p := o[6*j : 6*j+6 : 6*j+6]
+			y2 := yy[2*j : 2*j+2 : 2*j+2]
+			yccPixel(p[0:3], int32(y2[0]), (bt*3+bl+8)>>4, (rt*3+rl+8)>>4)
+			yccPixel(p[3:6], int32(y2[1]), (bt*3+bn+7)>>4, (rt*3+rn+7)>>4)
+			bl, bt, rl, rt = bt, bn, rt, rn
+		}
+	}
+	pair(dw-1, bl, bt, 0, rl, rt, 0, true)
 }
 
 // clampTab[v&1023] is v clamped to 0..255 for v in -512..511, which covers
