@@ -1,5 +1,7 @@
 package jpeg
 
+import "encoding/binary"
+
 // The accurate integer inverse DCT of jidctint.c (jpeg_idct_islow): the
 // Loeffler-Ligtenberg-Moschytz algorithm with 13-bit constants, a first
 // pass over columns keeping 2 extra bits, a second over rows. Dequantization
@@ -50,11 +52,9 @@ func idctBlock(in []int16, q *[64]int32, dst []byte, stride int) {
 		// Both passes reduce to the rounded, clamped DC for a block with
 		// no AC coefficient.
 		v := clampSample((int32(in[0])*q[0]<<pass1Bits + 1<<(pass1Bits+2)) >> (pass1Bits + 3))
+		v8 := uint64(v) * 0x0101010101010101
 		for r := 0; r < 8; r++ {
-			out := dst[r*stride : r*stride+8 : r*stride+8]
-			for i := range out {
-				out[i] = v
-			}
+			binary.LittleEndian.PutUint64(dst[r*stride:], v8)
 		}
 		return
 	}
@@ -63,9 +63,8 @@ func idctBlock(in []int16, q *[64]int32, dst []byte, stride int) {
 		if in[8+col] == 0 && in[16+col] == 0 && in[24+col] == 0 && in[32+col] == 0 &&
 			in[40+col] == 0 && in[48+col] == 0 && in[56+col] == 0 {
 			dc := int32(in[col]) * q[col] << pass1Bits
-			for r := 0; r < 8; r++ {
-				ws[r*8+col] = dc
-			}
+			ws[col], ws[8+col], ws[16+col], ws[24+col] = dc, dc, dc, dc
+			ws[32+col], ws[40+col], ws[48+col], ws[56+col] = dc, dc, dc, dc
 			continue
 		}
 		// Even part.
@@ -122,9 +121,35 @@ func idctBlock(in []int16, q *[64]int32, dst []byte, stride int) {
 		out := dst[row*stride : row*stride+8 : row*stride+8]
 		if w[1] == 0 && w[2] == 0 && w[3] == 0 && w[4] == 0 && w[5] == 0 && w[6] == 0 && w[7] == 0 {
 			v := clampSample((w[0] + 1<<(pass1Bits+2)) >> (pass1Bits + 3))
-			for i := range out {
-				out[i] = v
-			}
+			binary.LittleEndian.PutUint64(out, uint64(v)*0x0101010101010101)
+			continue
+		}
+		const sh = constBits + pass1Bits + 3
+		const rnd = 1 << (sh - 1)
+		if w[4] == 0 && w[5] == 0 && w[6] == 0 && w[7] == 0 {
+			// The same sums with the zero terms of w[4..7] left out.
+			w0 := w[0] << constBits
+			z1 := w[2] * fix0_541196100
+			tmp3 := z1 + w[2]*fix0_765366865
+			tmp10, tmp13 := w0+tmp3, w0-tmp3
+			tmp11, tmp12 := w0+z1, w0-z1
+			z5 := (w[3] + w[1]) * fix1_175875602
+			z1 = w[1] * -fix0_899976223
+			z2 := w[3] * -fix2_562915447
+			z3 := w[3]*-fix1_961570560 + z5
+			z4 := w[1]*-fix0_390180644 + z5
+			o0 := z1 + z3
+			o1 := z2 + z4
+			o2 := w[3]*fix3_072711026 + z2 + z3
+			o3 := w[1]*fix1_501321110 + z1 + z4
+			out[0] = clampSample((tmp10 + o3 + rnd) >> sh)
+			out[7] = clampSample((tmp10 - o3 + rnd) >> sh)
+			out[1] = clampSample((tmp11 + o2 + rnd) >> sh)
+			out[6] = clampSample((tmp11 - o2 + rnd) >> sh)
+			out[2] = clampSample((tmp12 + o1 + rnd) >> sh)
+			out[5] = clampSample((tmp12 - o1 + rnd) >> sh)
+			out[3] = clampSample((tmp13 + o0 + rnd) >> sh)
+			out[4] = clampSample((tmp13 - o0 + rnd) >> sh)
 			continue
 		}
 		z2 := w[2]
@@ -161,8 +186,6 @@ func idctBlock(in []int16, q *[64]int32, dst []byte, stride int) {
 		tmp1 += z2 + z4
 		tmp2 += z2 + z3
 		tmp3 += z1 + z4
-		const sh = constBits + pass1Bits + 3
-		const rnd = 1 << (sh - 1)
 		out[0] = clampSample((tmp10 + tmp3 + rnd) >> sh)
 		out[7] = clampSample((tmp10 - tmp3 + rnd) >> sh)
 		out[1] = clampSample((tmp11 + tmp2 + rnd) >> sh)
