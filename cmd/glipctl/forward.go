@@ -83,13 +83,22 @@ Both pad inputs to a multiple of 4, odd maps before patch merging and maps
 to a multiple of the window, at the bottom/right.
 
 Inputs are image files (JPEG, PNG) or, with --input, float32 .npy files of
-shape (B, 3, H, W) already normalised (no preprocessing). Images are decoded
-like PIL's Image.open(...).convert("RGB"), turned to BGR 0..255, resized with
-PIL's bilinear filter (antialiased when shrinking) to the model's img_size
-square (224 for Swin-T, 384 for Swin-L; --size N for N x N, --short-edge N to
-keep the aspect, --no-resize to keep the size), then normalised per channel
-with the model's mean and std in BGR order. Several inputs run in turn:
-image arguments first, then --input files, each in the order given.
+shape (B, 3, H, W) already normalised (no preprocessing). Images go through
+one of two pipelines, each reproducing its library bit for bit (JPEG decoded
+as libjpeg-turbo decodes it, which both libraries use):
+  pil  (default) what GLIP's and mmdet's GLIP transforms see:
+       Image.open(p).convert("RGB"), no EXIF rotation, Image.resize with
+       BILINEAR (antialiased when shrinking) or, with --interp bicubic,
+       BICUBIC;
+  cv2  what mmpretrain's and mmcv's pipelines see: cv2.imread(p,
+       IMREAD_COLOR), EXIF orientation applied, cv2.resize with INTER_LINEAR
+       or INTER_CUBIC.
+Images are resized to the model's img_size square (224 for Swin-T, 384 for
+Swin-L; --size N or HxW, --short-edge N to keep the aspect, --no-resize to
+keep the size), then normalised per channel with the model's mean and std in
+BGR order. --save-input FILE.npy writes the exact (B, 3, H, W) tensor the
+model was fed. Several inputs run in turn: image arguments first, then
+--input files, each in the order given.
 
 Datasets: --files-from LIST (one path per line, "-" for stdin; blank lines
 and "#" comments skipped) with --out-dir DIR writes one features file per

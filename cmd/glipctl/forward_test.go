@@ -431,3 +431,68 @@ np.save(sys.argv[2], np.ascontiguousarray(x))
 		t.Errorf("--preprocess timm: exit %d", code)
 	}
 }
+
+// TestForwardJPEGMatchesTorch: for a 640x480 4:2:0 q85 JPEG (PIL's default
+// encoding), glipctl forward feeds the model exactly PIL's pixels (and with
+// --preprocess cv2, exactly OpenCV's), and its features equal PyTorch's
+// (scripts/forward_torch.py, the reference Swin) on those pixels within
+// 1e-4 x max|ref|.
+func TestForwardJPEGMatchesTorch(t *testing.T) {
+	oracle.Require(t, "torch", "PIL", "cv2", "numpy")
+	dir := t.TempDir()
+	photo := filepath.Join(dir, "photo.jpg")
+	script := `
+import sys, numpy as np, cv2
+from PIL import Image
+rng = np.random.default_rng(7)
+y, x = np.mgrid[0:480, 0:640]
+img = np.stack([(x * 0.4 + 40 * np.sin(y / 23.0)), (y * 0.5 + 30 * np.cos(x / 17.0)), ((x + y) * 0.2)], -1)
+img[100:220, 300:420] = [250, 20, 30]
+img = np.clip(img + rng.normal(0, 12, img.shape), 0, 255).astype(np.uint8)
+Image.fromarray(img).save(sys.argv[1], quality=85)
+d = sys.argv[2]
+mean = np.array([103.53, 116.28, 123.675], dtype=np.float32)
+std = np.array([57.375, 57.12, 58.395], dtype=np.float32)
+def save(name, bgr):
+    x = ((bgr.astype(np.float32) - mean) / std).transpose(2, 0, 1)[None]
+    np.save(f"{d}/{name}.npy", np.ascontiguousarray(x))
+pil = np.asarray(Image.open(sys.argv[1]).convert("RGB").resize((224, 224), Image.BILINEAR))[:, :, ::-1]
+save("ref_pil", pil)
+cv = cv2.resize(cv2.imread(sys.argv[1], cv2.IMREAD_COLOR), (224, 224), interpolation=cv2.INTER_LINEAR)
+save("ref_cv2", cv)
+`
+	if out, err := exec.Command(oracle.Python, "-c", script, photo, dir).CombinedOutput(); err != nil {
+		t.Fatalf("PIL/cv2: %v\n%s", err, out)
+	}
+	weights := filepath.Join(dir, "tiny.pth")
+	if code, _, stderr := runCmd(t, "convert", fwd+"tiny_mm.safetensors", "-o", weights, "--no-sync"); code != 0 {
+		t.Fatal(stderr)
+	}
+	for _, pipe := range []string{"pil", "cv2"} {
+		x, feats, ref := filepath.Join(dir, pipe+".npy"), filepath.Join(dir, pipe+".safetensors"), filepath.Join(dir, "torch_"+pipe+".safetensors")
+		if code, _, stderr := runCmd(t, "forward", "-m", fwd+"tiny_mm.safetensors", "--preprocess", pipe, photo, "--save-input", x, "-o", feats); code != 0 {
+			t.Fatal(stderr)
+		}
+		_, got, err := preprocess.ReadNPY(x)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, want, err := preprocess.ReadNPY(filepath.Join(dir, "ref_"+pipe+".npy"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("%s: the model input differs from the library's pixels", pipe)
+		}
+		cmd := exec.Command(oracle.Python, filepath.Join(oracle.RepoRoot(t), "scripts", "forward_torch.py"), "run", "--impl", "ref",
+			"--weights", weights, "--input", filepath.Join(dir, "ref_"+pipe+".npy"), "--out", ref)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("forward_torch.py: %v\n%s", err, out)
+		}
+		rel := maxRelDiff(t, feats, ref, nil)
+		t.Logf("%s: worst max|diff|/max|ref| %.3g", pipe, rel)
+		if rel > 1e-4 {
+			t.Errorf("%s: features differ from PyTorch's by %.3g of max|ref|", pipe, rel)
+		}
+	}
+}

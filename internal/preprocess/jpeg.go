@@ -3,32 +3,41 @@ package preprocess
 import (
 	"bytes"
 	"encoding/binary"
-	"image/jpeg"
+
+	"github.com/glipctl/glipctl/internal/jpeg"
 )
 
 // decodeJPEG decodes a JPEG file for pipeline p: 8-bit BGR as that
 // library's decoder gives it, and the EXIF orientation of the file (0 when
-// it has none). It is the one place the JPEG decoder is chosen.
-//
-// Go's image/jpeg stands in for now, for both pipelines: its IDCT and
-// chroma upsampling are not libjpeg's (PIL and OpenCV both use libjpeg), so
-// JPEG pixels can differ from either library's by a few levels, and more at
-// sharp colour edges. PNG is exact.
-var decodeJPEG = decodeJPEGStd
-
-func decodeJPEGStd(data []byte, p Pipeline) (*Image, int, error) {
-	cfg, err := jpeg.DecodeConfig(bytes.NewReader(data))
+// it has none; the CV2 pipeline applies it). It is the one place the JPEG
+// decoder is chosen: internal/jpeg, which returns libjpeg-turbo's pixels
+// (islow IDCT, fancy upsampling), the bytes PIL and OpenCV both decode to;
+// the two pipelines differ only for CMYK/YCCK files, which each library
+// converts to RGB its own way. The orientation is read with OpenCV's rules
+// (exif.go), which decide what cv2.imread rotates.
+func decodeJPEG(data []byte, p Pipeline) (*Image, int, error) {
+	cfg, err := jpeg.DecodeConfig(data)
 	if err != nil {
 		return nil, 0, err
 	}
 	if err := checkSize(cfg.Width, cfg.Height); err != nil {
 		return nil, 0, err
 	}
-	m, err := jpeg.Decode(bytes.NewReader(data))
+	m, err := jpeg.Decode(data)
 	if err != nil {
 		return nil, 0, err
 	}
-	return FromImage(m), exifOrientation(jpegEXIF(data)), nil
+	out := &Image{W: m.Width, H: m.Height}
+	if p == CV2 {
+		out.Pix = m.BGR()
+	} else {
+		rgb := m.RGB()
+		out.Pix = make([]uint8, len(rgb))
+		for i := 0; i+2 < len(rgb); i += 3 {
+			out.Pix[i], out.Pix[i+1], out.Pix[i+2] = rgb[i+2], rgb[i+1], rgb[i]
+		}
+	}
+	return out, exifOrientation(jpegEXIF(data)), nil
 }
 
 // jpegEXIF returns the TIFF block of the first APP1 segment that starts
