@@ -1,7 +1,9 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
+	"io"
 	"slices"
 	"strings"
 
@@ -50,4 +52,15 @@ func orList(v []string) string {
 		return v[0]
 	}
 	return fmt.Sprintf("%s or %s", strings.Join(v[:len(v)-1], ", "), v[len(v)-1])
+}
+
+// writeJSONLine writes v as one line of JSON (the --format json output of
+// every command).
+func writeJSONLine(w io.Writer, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(w, "%s\n", b)
+	return err
 }

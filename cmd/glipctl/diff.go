@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"math"
 	"strings"
@@ -189,11 +188,9 @@ func diffRun(ctx context.Context, opts *diffOptions) error {
 		opts.IO.summarize(md.Bytes())
 	}
 	if opts.Format == "json" {
-		b, err := json.Marshal(rep)
-		if err != nil {
+		if err := writeJSONLine(opts.IO.Out, rep); err != nil {
 			return err
 		}
-		fmt.Fprintf(opts.IO.Out, "%s\n", b)
 	} else {
 		width := 8
 		for _, l := range rep.Tensors {

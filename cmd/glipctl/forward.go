@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -476,11 +475,9 @@ func forwardRun(ctx context.Context, opts *forwardOptions) error {
 		}
 	}
 	if opts.Format == "json" {
-		b, err := json.Marshal(rep)
-		if err != nil {
+		if err := writeJSONLine(opts.IO.Out, rep); err != nil {
 			return err
 		}
-		fmt.Fprintf(opts.IO.Out, "%s\n", b)
 	}
 	if !compareOK {
 		var bad []string
@@ -603,11 +600,9 @@ func forwardDataset(ctx context.Context, opts *forwardOptions, modelPath string,
 		return err
 	}
 	if opts.Format == "json" {
-		b, err := json.Marshal(res)
-		if err != nil {
+		if err := writeJSONLine(opts.IO.Out, res); err != nil {
 			return err
 		}
-		fmt.Fprintf(opts.IO.Out, "%s\n", b)
 		return nil
 	}
 	fmt.Fprintf(opts.IO.Out, "shard %d/%d: %d inputs (%d run, %d kept from an earlier run); manifest %s\n",
