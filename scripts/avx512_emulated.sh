@@ -24,7 +24,7 @@
 # mean nothing; the summary gives wall times per top-level test.
 #
 # Needs: Linux amd64, go, root or sudo for apt-get (installs, if missing:
-# bochs bochsbios vgabios isolinux syslinux-common xorriso cpio), Debian's
+# bochs bochs-term (its display library "term", which the bochsrc uses) bochsbios vgabios isolinux syslinux-common xorriso cpio), Debian's
 # package lists (no other network). The kernel is cached in
 # ${XDG_CACHE_HOME:-$HOME/.cache}/glipctl-avx512/, so only the first run
 # downloads it (~70 MB .deb).
@@ -116,7 +116,7 @@ as_root() {
 	fi
 }
 need=()
-for p in bochs bochsbios vgabios isolinux syslinux-common xorriso cpio; do
+for p in bochs bochs-term bochsbios vgabios isolinux syslinux-common xorriso cpio; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || need+=("$p")
 done
 if [[ ${#need[@]} -gt 0 ]]; then
