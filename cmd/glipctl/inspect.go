@@ -7,9 +7,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/glipctl/glipctl/internal/ckpt"
-	"github.com/glipctl/glipctl/internal/ckpt/formats"
 	"github.com/glipctl/glipctl/internal/cli"
+	"github.com/glipctl/glipctl/internal/remote"
 	"github.com/glipctl/glipctl/internal/report"
 	"github.com/glipctl/glipctl/internal/swin"
 	"github.com/glipctl/glipctl/internal/zoo"
@@ -27,6 +26,11 @@ type inspectOptions struct {
 	Zoo cli.Zoo
 	// Resolve overrides zoo.Resolve (tests).
 	Resolve func(ctx context.Context, nameOrPath string) (string, error)
+	// Download makes a URL whose server ignores Range requests a download
+	// into the cache instead of an error.
+	Download bool
+	// Remote says how URLs are read (tests set small timeouts).
+	Remote remote.Options
 }
 
 func newInspectCmd(io *IOStreams, runF func(*inspectOptions) error) *cobra.Command {
@@ -42,7 +46,11 @@ backbone is missing or has in excess.
 
 FILE is a PyTorch checkpoint (zip or legacy format: .pth, .pt, .bin),
 safetensors or GGUF, or a zoo name (see 'glipctl zoo'; "official:NAME" for the
-official GLIP file), downloaded on first use. Nothing in a file is executed: pickle globals outside a
+official GLIP file), downloaded on first use, or an http(s) URL: its header
+is read with HTTP Range requests (for a PyTorch zip, the central directory,
+the entries' headers and data.pkl), never the weights; --stats fetches only
+the tensors it reports. A server that ignores Range is an error, or with
+--download a download into the cache. Nothing in a file is executed: pickle globals outside a
 small allowlist are refused (a warning, or an error with --strict).
 
 With --stats, each tensor's min, max, mean, std (unbiased), abs-max, and count
@@ -74,6 +82,7 @@ std, absmax, zeros, nan, inf; null where undefined).`,
 	f.StringVar(&opts.Filter, "filter", "", "only tensors whose name matches this regular expression (RE2 syntax)")
 	f.StringVar(&opts.Format, "format", "text", "output format: text, json or markdown")
 	f.BoolVar(&opts.Strict, "strict", false, "fail on a refused pickle global instead of warning")
+	f.BoolVar(&opts.Download, "download", false, "for a URL whose server does not answer Range requests, download the file into the cache and inspect it there")
 	opts.Zoo.AddFlags(f)
 	return cmd
 }
@@ -114,11 +123,7 @@ func inspectRun(ctx context.Context, opts *inspectOptions) error {
 }
 
 func inspectOne(ctx context.Context, opts *inspectOptions, name string, re *regexp.Regexp, i int) error {
-	path, err := opts.Resolve(ctx, name)
-	if err != nil {
-		return err
-	}
-	c, err := formats.Open(path, ckpt.OpenOptions{Strict: opts.Strict})
+	c, err := inspectOpen(ctx, opts, name)
 	if err != nil {
 		return err
 	}

@@ -55,6 +55,11 @@ func (c *cache) key(path string) string {
 	if filepath.Dir(path) == filepath.Clean(c.dir) {
 		return filepath.Base(path)
 	}
+	// Deeper in the cache (urls/): relative, so that a moved cache (a CI
+	// cache restored elsewhere) keeps its records.
+	if rel, err := filepath.Rel(filepath.Clean(c.dir), filepath.Clean(path)); err == nil && filepath.IsLocal(rel) {
+		return filepath.ToSlash(rel)
+	}
 	if abs, err := filepath.Abs(path); err == nil {
 		return abs
 	}

@@ -21,29 +21,33 @@ func Open(path string, opts ckpt.OpenOptions) (*ckpt.Checkpoint, error) {
 	if err != nil {
 		return nil, err
 	}
-	var head [16]byte
-	n, err := f.ReadAt(head[:], 0)
-	if err != nil && err != io.EOF {
-		f.Close()
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	var c *ckpt.Checkpoint
-	switch Detect(head[:n]) {
-	case ckpt.FormatTorchZip, ckpt.FormatTorchLegacy:
-		c, err = pth.Read(f, size, path, opts)
-	case ckpt.FormatSafetensors:
-		c, err = safetensors.Read(f, size, path)
-	case ckpt.FormatGGUF:
-		c, err = gguf.Read(f, size, path)
-	default:
-		err = &ckpt.FormatError{File: path, Offset: -1, Err: errors.New("not a checkpoint (unrecognised format)")}
-	}
+	c, err := Read(f, size, path, opts)
 	if err != nil {
 		f.Close()
 		return nil, err
 	}
 	c.Closer = f
 	return c, nil
+}
+
+// Read reads the checkpoint of the given size in r, whatever its format;
+// name is used in errors and as Checkpoint.Path. The caller sets the
+// result's Closer. Errors about the contents are *ckpt.FormatError.
+func Read(r io.ReaderAt, size int64, name string, opts ckpt.OpenOptions) (*ckpt.Checkpoint, error) {
+	var head [16]byte
+	n, err := r.ReadAt(head[:], 0)
+	if err != nil && err != io.EOF {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	switch Detect(head[:n]) {
+	case ckpt.FormatTorchZip, ckpt.FormatTorchLegacy:
+		return pth.Read(r, size, name, opts)
+	case ckpt.FormatSafetensors:
+		return safetensors.Read(r, size, name)
+	case ckpt.FormatGGUF:
+		return gguf.Read(r, size, name)
+	}
+	return nil, &ckpt.FormatError{File: name, Offset: -1, Err: errors.New("not a checkpoint (unrecognised format)")}
 }
 
 // Detect tells a checkpoint's format from its first bytes ("" when unknown).
