@@ -82,6 +82,7 @@ func newRootCmd(io *IOStreams) *cobra.Command {
 	root.AddCommand(newForwardCmd(io, nil), newDiffCmd(io, nil))
 	root.AddCommand(newConvertCmd(io, nil))
 	root.AddCommand(newZooCmd(io, nil), newDownloadCmd(io, nil))
+	root.AddCommand(newLockCmd(io, nil), newVerifyCmd(io, nil), newCacheCmd(io, nil))
 	return root
 }
 

@@ -1,6 +1,6 @@
 // Package cli is the command-line side of the model zoo, shared by every
 // glipctl command that takes a checkpoint: the flags (--offline,
-// --cache-dir, --mirror, --timeout), the environment variables
+// --cache-dir, --mirror, --timeout, --lock), the environment variables
 // (GLIPCTL_CACHE, GLIPCTL_OFFLINE, GLIPCTL_MIRROR, XDG_CACHE_HOME,
 // TORCH_HOME, HOME) and the download progress display. It turns them into
 // the plain zoo.ResolveOptions that package zoo takes.
@@ -39,6 +39,8 @@ type Zoo struct {
 	Offline  bool
 	Mirror   string
 	Timeout  time.Duration
+	// LockPath is --lock: a lock file pinning zoo files (zoo.Lock).
+	LockPath string
 	// Base holds the options no shared flag sets: SHA256, Official,
 	// Verify (download's own flags), and for tests Registry and
 	// Downloader. Its CacheDir, TorchHubDir, Offline, Mirror, Timeout,
@@ -51,12 +53,25 @@ type Zoo struct {
 	tty, quiet bool
 }
 
-// AddFlags adds --offline, --cache-dir, --mirror and --timeout to fs.
+// AddFlags adds --offline, --cache-dir, --mirror, --timeout and --lock to
+// fs.
 func (z *Zoo) AddFlags(fs *pflag.FlagSet) {
+	z.AddFetchFlags(fs)
+	z.AddLockFlag(fs)
+}
+
+// AddFetchFlags adds --offline, --cache-dir, --mirror and --timeout to fs.
+func (z *Zoo) AddFetchFlags(fs *pflag.FlagSet) {
 	fs.BoolVar(&z.Offline, "offline", false, "never use the network: fail if a zoo file is not cached (also $GLIPCTL_OFFLINE=1)")
 	fs.StringVar(&z.CacheDir, "cache-dir", "", "download cache `dir` (default $GLIPCTL_CACHE, else $XDG_CACHE_HOME/glipctl or ~/.cache/glipctl)")
 	fs.StringVar(&z.Mirror, "mirror", "", "download from this `base-url` instead: replaces scheme and host of every URL (default $GLIPCTL_MIRROR)")
 	fs.DurationVar(&z.Timeout, "timeout", 0, "give up a download after this `duration` in all (e.g. 30m; default: no limit beyond the stall rules)")
+}
+
+// AddLockFlag adds --lock alone, for commands that take no other zoo
+// flag.
+func (z *Zoo) AddLockFlag(fs *pflag.FlagSet) {
+	fs.StringVar(&z.LockPath, "lock", "", "pin zoo files to this lock `file` (see 'glipctl lock'): a zoo file whose sha256 differs is refused")
 }
 
 // SetOutput sends notes and progress to w: a progress bar if tty, else a
@@ -117,6 +132,11 @@ func (z Zoo) Options() (zoo.ResolveOptions, error) {
 	o.Offline = z.IsOffline()
 	o.Mirror = z.mirror()
 	o.Timeout = z.Timeout
+	if z.LockPath != "" {
+		if o.Lock, err = zoo.ReadLock(z.LockPath); err != nil {
+			return o, err
+		}
+	}
 	o.Progress, o.Log = nil, nil
 	if !z.quiet && z.out != nil {
 		o.Log = z.out
@@ -172,6 +192,7 @@ func hint(err error) error {
 		oe *zoo.OfflineError
 		tl *zoo.TimeLimitError
 		hm *zoo.HashMismatchError
+		nl *zoo.NotLockedError
 	)
 	switch {
 	case err == nil:
@@ -182,6 +203,10 @@ func hint(err error) error {
 		return &hinted{err, "--timeout"}
 	case errors.As(err, &hm) && strings.HasPrefix(hm.Why, "pinned"):
 		return &hinted{err, "--sha256"}
+	case errors.As(err, &hm) && strings.HasPrefix(hm.Why, "locked in "):
+		return &hinted{err, "--lock"}
+	case errors.As(err, &nl):
+		return &hinted{err, "--lock"}
 	case strings.HasPrefix(err.Error(), "mirror "):
 		return &hinted{err, "--mirror or $GLIPCTL_MIRROR"}
 	}

@@ -127,7 +127,9 @@ var errLocked = errors.New("locked")
 // lockFile takes an exclusive lock on path (creating it), waiting for
 // another holder to release it; onWait is called once if it has to wait.
 // The lock is flock(2) on Unix and LockFileEx on Windows; the lock file is
-// left in place (removing it would race with waiters).
+// left in place. Only PruneCache removes one, while holding its lock; so a
+// lock taken on a file that is no longer at path (removed meanwhile) is
+// dropped and taken again on the file now there.
 func lockFile(ctx context.Context, path string, onWait func()) (unlock func(), err error) {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {
@@ -137,6 +139,14 @@ func lockFile(ctx context.Context, path string, onWait func()) (unlock func(), e
 	for {
 		err := tryLock(f)
 		if err == nil {
+			if !stillAt(f, path) {
+				unlockFile(f)
+				f.Close()
+				if f, err = os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644); err != nil {
+					return nil, localError("opening lock", path, err)
+				}
+				continue
+			}
 			return func() {
 				unlockFile(f)
 				f.Close()
@@ -160,6 +170,13 @@ func lockFile(ctx context.Context, path string, onWait func()) (unlock func(), e
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// stillAt reports whether the open file f is the file at path.
+func stillAt(f *os.File, path string) bool {
+	a, err1 := f.Stat()
+	b, err2 := os.Stat(path)
+	return err1 == nil && err2 == nil && os.SameFile(a, b)
 }
 
 // HashMismatchError is a file whose SHA-256 is not the expected one.

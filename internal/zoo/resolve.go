@@ -43,6 +43,9 @@ type ResolveOptions struct {
 	// Verify re-hashes a cached file even when the manifest's size and
 	// modification time match (`glipctl download` sets it).
 	Verify bool
+	// Lock, if set, pins zoo files to its entries (see Lock): their file
+	// names, URLs and SHA-256.
+	Lock *Lock
 	// Timeout bounds the whole download of a file (every attempt, every
 	// mirror); 0 means no bound beyond the Downloader's. A download that
 	// runs out of time is a *TimeLimitError and keeps its partial file.
@@ -148,6 +151,17 @@ func Resolve(ctx context.Context, nameOrPath string, opts ResolveOptions) (strin
 	if statErr == nil {
 		if st.IsDir() {
 			return "", fmt.Errorf("%s: is a directory, not a checkpoint", nameOrPath)
+		}
+		if opts.Lock != nil && opts.SHA256 == "" {
+			if le, ok := opts.Lock.byFile(filepath.Base(nameOrPath)); ok {
+				d, err := opts.Digests().Rehash(ctx, nameOrPath) // a pin always reads the file
+				if err != nil {
+					return "", err
+				}
+				if d.SHA256 != le.SHA256 {
+					return "", &HashMismatchError{File: nameOrPath, Expected: le.SHA256, Actual: d.SHA256, Why: "locked in " + opts.Lock.where() + " as " + le.Name}
+				}
+			}
 		}
 		if opts.SHA256 != "" {
 			d, err := opts.Digests().Rehash(ctx, nameOrPath) // a pin always reads the file
@@ -275,7 +289,14 @@ func Fetch(ctx context.Context, e Entry, official bool, opts ResolveOptions) (st
 	if err != nil {
 		return "", err
 	}
+	published := f.SHA256
 	want, why := f.SHA256, "published in the zoo registry"
+	if opts.Lock != nil {
+		if f, err = opts.pinned(e, official, f); err != nil {
+			return "", err
+		}
+		want, why = f.SHA256, "locked in "+opts.Lock.where()
+	}
 	if opts.SHA256 != "" {
 		want, why = strings.ToLower(opts.SHA256), "pinned"
 		if f.SHA256 != "" && !strings.HasPrefix(want, f.SHA256) && !strings.HasPrefix(f.SHA256, want) {
@@ -287,7 +308,7 @@ func Fetch(ctx context.Context, e Entry, official bool, opts ResolveOptions) (st
 	}
 	// A file nobody published a hash for must prove what it is.
 	prove := func(p string) error {
-		if f.SHA256 != "" {
+		if published != "" {
 			return nil
 		}
 		return CheckBackbone(p, e)
