@@ -49,8 +49,8 @@ safetensors or GGUF, or a zoo name (see 'glipctl zoo'; "official:NAME" for the
 official GLIP file), downloaded on first use, or an http(s) URL: its header
 is read with HTTP Range requests (for a PyTorch zip, the central directory,
 the entries' headers and data.pkl), never the weights; --stats fetches only
-the tensors it reports. A server that ignores Range is an error, or with
---download a download into the cache. Nothing in a file is executed: pickle globals outside a
+the tensors it reports; --timeout bounds the whole read. A server that
+ignores Range is an error, or with --download a download into the cache. Nothing in a file is executed: pickle globals outside a
 small allowlist are refused (a warning, or an error with --strict).
 
 With --stats, each tensor's min, max, mean, std (unbiased), abs-max, and count

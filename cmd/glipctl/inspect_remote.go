@@ -58,7 +58,19 @@ func inspectOpen(ctx context.Context, opts *inspectOptions, name string) (*ckpt.
 	if ro.UserAgent == "" {
 		ro.UserAgent = "glipctl/" + version
 	}
-	f, err := remote.Open(ctx, name, ro)
+	// --timeout bounds the whole remote read, --stats included.
+	rctx, cancel := context.WithCancel(ctx)
+	if t := opts.Zoo.Timeout; t > 0 {
+		cancel()
+		rctx, cancel = context.WithTimeoutCause(ctx, t, fmt.Errorf("not read within the time limit of %v (--timeout)", t))
+	}
+	opened := false // else the context is released on return
+	defer func() {
+		if !opened {
+			cancel()
+		}
+	}()
+	f, err := remote.Open(rctx, name, ro)
 	var nr *remote.NoRangeError
 	switch {
 	case errors.As(err, &nr) && opts.Download:
@@ -76,7 +88,8 @@ func inspectOpen(ctx context.Context, opts *inspectOptions, name string) (*ckpt.
 	if err != nil {
 		return nil, err
 	}
-	c.Closer = f
+	opened = true
+	c.Closer = closeFunc(func() error { cancel(); return f.Close() })
 	return c, nil
 }
 
@@ -84,3 +97,8 @@ func fileExists(p string) bool {
 	st, err := os.Stat(p)
 	return err == nil && st.Mode().IsRegular()
 }
+
+// closeFunc is an io.Closer.
+type closeFunc func() error
+
+func (c closeFunc) Close() error { return c() }

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/glipctl/glipctl/internal/ckpt"
 	"github.com/glipctl/glipctl/internal/ckpt/gguf"
@@ -386,5 +387,35 @@ func TestInspectURLWithoutRange(t *testing.T) {
 	srv.Close()
 	if code, _, stderr := runCmd(t, "inspect", "--download", "--offline", "--cache-dir", cache, url); code != 0 {
 		t.Errorf("offline reuse: exit %d: %s", code, stderr)
+	}
+}
+
+// TestInspectURLStallTimeout: a server that stops answering after the
+// first request is an error within --timeout, not a hang.
+func TestInspectURLStallTimeout(t *testing.T) {
+	data, err := os.ReadFile(fixture("official_small.pth"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n atomic.Int32
+	release := make(chan struct{})
+	defer close(release)
+	srv := newCountingServer(t, "", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if n.Add(1) > 1 {
+			select {
+			case <-release:
+			case <-r.Context().Done():
+			}
+			return
+		}
+		http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(data))
+	}))
+	start := time.Now()
+	code, _, stderr := runCmd(t, "inspect", "--timeout", "500ms", srv.URL+"/small.pth")
+	if code != exitError || !strings.Contains(stderr, "--timeout") || strings.Count(stderr, "\n") != 1 {
+		t.Errorf("exit %d, stderr %q: want one line on the time limit", code, stderr)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("took %v", d)
 	}
 }

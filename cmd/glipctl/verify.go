@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -104,10 +105,24 @@ func verifyRun(opts *verifyOptions) error {
 		}
 		tw.Flush()
 	}
+	if opts.IO.Actions != nil {
+		opts.IO.summarize(verifyMarkdown(results))
+	}
 	err = zoo.VerifyError(results)
 	var vf *zoo.VerifyFailedError
 	if errors.As(err, &vf) && vf.Mismatch {
 		return checkFailed(err)
 	}
 	return err
+}
+
+// verifyMarkdown is the job summary of a verify: one row per file.
+func verifyMarkdown(results []zoo.Verified) []byte {
+	var b strings.Builder
+	b.WriteString("### glipctl verify\n\n| status | name | file | sha256 | expected |\n|---|---|---|---|---|\n")
+	for _, v := range results {
+		fmt.Fprintf(&b, "| %s | %s | `%s` | `%s` | `%s` %s |\n", v.Status, v.Name, v.Path, v.SHA256, v.Expected, v.ExpectedFrom)
+	}
+	b.WriteString("\n")
+	return []byte(b.String())
 }

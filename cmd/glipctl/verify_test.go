@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/glipctl/glipctl/internal/ghactions"
 	"github.com/glipctl/glipctl/internal/zoo"
 )
 
@@ -101,4 +102,28 @@ func mustLookup(t *testing.T, reg *zoo.Registry) zoo.Entry {
 		t.Fatal("no entry")
 	}
 	return e
+}
+
+// TestVerifySummary: in GitHub Actions the results also go to the job
+// summary, mismatch included.
+func TestVerifySummary(t *testing.T) {
+	f := newLockFixture(t)
+	lock := f.lock(t, "swin-t_glip-pre_3rdparty")
+	w := filepath.Join(f.cache, "w.pth")
+	tampered := append([]byte(nil), f.weights...)
+	tampered[0] ^= 1
+	os.WriteFile(w, tampered, 0o644)
+	io, _, _ := testStreams()
+	dir := t.TempDir()
+	io.Actions = &ghactions.Env{Summary: filepath.Join(dir, "summary.md"), Output: filepath.Join(dir, "output")}
+	zo := f.zoo()
+	zo.LockPath = lock
+	err := verifyRun(&verifyOptions{IO: io, Format: "text", Zoo: zo})
+	if testExitCode(err) != exitCheckFailed {
+		t.Fatalf("exit %d: %v", testExitCode(err), err)
+	}
+	md, _ := os.ReadFile(filepath.Join(dir, "summary.md"))
+	if !strings.Contains(string(md), "| mismatch | swin-t_glip-pre_3rdparty |") || !strings.Contains(string(md), dlSHA256(tampered)) {
+		t.Errorf("summary %s", md)
+	}
 }
