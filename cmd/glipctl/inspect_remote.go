@@ -85,6 +85,9 @@ func inspectOpen(ctx context.Context, opts *inspectOptions, name string) (*ckpt.
 		f.WarmZip(2 * runtime.GOMAXPROCS(0))
 	}
 	c, err := formats.Read(f, f.Size(), remote.Redact(name), ckpt.OpenOptions{Strict: opts.Strict})
+	if ferr := f.Err(); err != nil && ferr != nil {
+		return nil, ferr // the transfer failed, not the format
+	}
 	if err != nil {
 		return nil, err
 	}

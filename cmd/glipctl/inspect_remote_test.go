@@ -419,3 +419,75 @@ func TestInspectURLStallTimeout(t *testing.T) {
 		t.Errorf("took %v", d)
 	}
 }
+
+// TestInspectURLHostileServer: the big checkpoint served correctly for the
+// first requests, then wrongly: each is a one-line error naming the URL,
+// exit 1, within seconds, nothing on stdout.
+func TestInspectURLHostileServer(t *testing.T) {
+	local := bigFile(t, "glip_tiny.pth")
+	f, err := os.Open(local)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	st, _ := f.Stat()
+	size := st.Size()
+	for _, tc := range []struct {
+		name, want string
+		bend       func(w http.ResponseWriter, body []byte, start, end int64)
+	}{
+		{"truncated", "truncated response", func(w http.ResponseWriter, b []byte, s, e int64) {
+			w.Header().Set("Content-Length", fmt.Sprint(len(b)))
+			w.WriteHeader(206)
+			w.Write(b[:len(b)/2])
+		}},
+		{"lying Content-Length", "Content-Length", func(w http.ResponseWriter, b []byte, s, e int64) {
+			w.Header().Set("Content-Length", fmt.Sprint(2*len(b)))
+			w.WriteHeader(206)
+			w.Write(b)
+		}},
+		{"lying Content-Range", "size changed", func(w http.ResponseWriter, b []byte, s, e int64) {
+			w.Header().Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", s, e, 1<<50))
+			w.WriteHeader(206)
+			w.Write(b)
+		}},
+		{"stops doing ranges", "does not answer Range", func(w http.ResponseWriter, b []byte, s, e int64) {
+			w.Header().Del("Content-Range")
+			w.Header().Set("Content-Length", fmt.Sprint(size))
+			w.WriteHeader(200)
+			w.Write(b)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var n atomic.Int32
+			srv := newCountingServer(t, "", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				var start, end int64
+				if _, err := fmt.Sscanf(r.Header.Get("Range"), "bytes=%d-%d", &start, &end); err != nil {
+					http.Error(w, "range please", 400)
+					return
+				}
+				end = min(end, size-1)
+				body := make([]byte, end-start+1)
+				f.ReadAt(body, start)
+				w.Header().Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", start, end, size))
+				if n.Add(1) < 3 {
+					w.Header().Set("Content-Length", fmt.Sprint(len(body)))
+					w.WriteHeader(206)
+					w.Write(body)
+					return
+				}
+				tc.bend(w, body, start, end)
+			}))
+			url := srv.URL + "/glip_tiny.pth"
+			start := time.Now()
+			code, out, stderr := runCmd(t, "inspect", url)
+			t.Logf("%s", stderr)
+			if code != exitError || out != "" || !strings.Contains(stderr, tc.want) || !strings.Contains(stderr, url) || strings.Count(stderr, "\n") != 1 || len(stderr) > 300 {
+				t.Errorf("exit %d, stdout %d bytes, stderr %q: want exit 1 and one line on %q naming the URL", code, len(out), stderr, tc.want)
+			}
+			if d := time.Since(start); d > 5*time.Second {
+				t.Errorf("took %v", d)
+			}
+		})
+	}
+}

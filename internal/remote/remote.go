@@ -145,6 +145,9 @@ type File struct {
 
 	fetched  atomic.Int64
 	requests atomic.Int64
+	// failed is the first error of a read: every later read returns it
+	// (after a wrong answer nothing more of the file is trusted).
+	failed atomic.Pointer[error]
 
 	mu      sync.Mutex
 	blocks  map[int64]*list.Element // block index -> element of lru
@@ -226,9 +229,29 @@ func (f *File) Close() error {
 	return nil
 }
 
+// Err returns the first error a read of f met (nil if none): a reader
+// that failed on it reports this rather than a format problem.
+func (f *File) Err() error {
+	if e := f.failed.Load(); e != nil {
+		return *e
+	}
+	return nil
+}
+
 // ReadAt reads len(p) bytes at off; a read past the end is short with
-// io.EOF, as io.ReaderAt says.
+// io.EOF, as io.ReaderAt says. After an error every read returns it.
 func (f *File) ReadAt(p []byte, off int64) (int, error) {
+	if err := f.Err(); err != nil {
+		return 0, err
+	}
+	n, err := f.readAt(p, off)
+	if err != nil && err != io.EOF {
+		f.failed.CompareAndSwap(nil, &err)
+	}
+	return n, err
+}
+
+func (f *File) readAt(p []byte, off int64) (int, error) {
 	if off < 0 {
 		return 0, fmt.Errorf("%s: read at negative offset %d", Redact(f.url), off)
 	}

@@ -239,6 +239,12 @@ func TestLyingAndTruncatedServers(t *testing.T) {
 				}
 				p := make([]byte, 1000)
 				_, err = f.ReadAt(p, 500_000)
+				if err != nil {
+					// Sticky: even a read of the cached first block fails.
+					if _, again := f.ReadAt(p[:10], 0); again != err || f.Err() != err {
+						t.Errorf("after %v, a cached read gives %v and Err %v", err, again, f.Err())
+					}
+				}
 				return err
 			}()
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
