@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"text/tabwriter"
 	"time"
@@ -111,7 +110,7 @@ func cacheRun(opts *cacheOptions) error {
 	switch opts.Action {
 	case "path":
 		if asJSON {
-			return json.NewEncoder(out).Encode(map[string]string{"path": dir})
+			return writeJSONLine(out, map[string]string{"path": dir})
 		}
 		fmt.Fprintln(out, dir)
 	case "key":
@@ -124,7 +123,7 @@ func cacheRun(opts *cacheOptions) error {
 		}
 		key := l.CacheKey()
 		if asJSON {
-			return json.NewEncoder(out).Encode(map[string]any{"key": key, "lock": opts.Zoo.LockPath, "files": len(l.Files), "cache_format": zoo.CacheFormatVersion})
+			return writeJSONLine(out, map[string]any{"key": key, "lock": opts.Zoo.LockPath, "files": len(l.Files), "cache_format": zoo.CacheFormatVersion})
 		}
 		fmt.Fprintln(out, key)
 	case "ls":
@@ -136,7 +135,7 @@ func cacheRun(opts *cacheOptions) error {
 			if files == nil {
 				files = []zoo.CacheFile{}
 			}
-			return json.NewEncoder(out).Encode(map[string]any{"dir": dir, "files": files})
+			return writeJSONLine(out, map[string]any{"dir": dir, "files": files})
 		}
 		tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "PATH\tKIND\tSIZE\tSHA256\tMODEL")
@@ -168,7 +167,7 @@ func cacheRun(opts *cacheOptions) error {
 			if pruned == nil {
 				pruned = []zoo.Pruned{}
 			}
-			return json.NewEncoder(out).Encode(map[string]any{"dir": dir, "dry_run": opts.DryRun, "removed": pruned})
+			return writeJSONLine(out, map[string]any{"dir": dir, "dry_run": opts.DryRun, "removed": pruned})
 		}
 		var freed int64
 		verb := "removed"

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -79,9 +78,8 @@ func verifyRun(opts *verifyOptions) error {
 		return err
 	}
 	if opts.Format == "json" {
-		enc := json.NewEncoder(opts.IO.Out)
 		for _, v := range results {
-			if err := enc.Encode(v); err != nil {
+			if err := writeJSONLine(opts.IO.Out, v); err != nil {
 				return err
 			}
 		}
