@@ -27,7 +27,8 @@ const lockLong = `Write a lock file that pins zoo files to their exact bytes: fo
 (a zoo name; "official:NAME" for the official GLIP file) its file name, URLs,
 size and sha256. Files not yet cached are downloaded first (as 'glipctl
 download' does, with the same cache, mirror, offline and timeout settings);
-a cached file is verified before it is pinned.
+a cached file is re-hashed (and checked against the manifest) before it is
+pinned.
 
 The lock file is JSON, entries sorted by name, so the same files give the
 same bytes; it replaces any file at -o. Commit it, then pass it to download,
@@ -80,6 +81,7 @@ func lockRun(opts *lockOptions) error {
 			return usageError("%s: not a zoo model (zoo models: %s)", n, orList(reg.Names()))
 		}
 	}
+	zo.Base.Verify = true // what is pinned is hashed now, not taken from the manifest
 	zo.SetOutput(opts.IO.ErrOut, opts.IO.ErrTTY, opts.Quiet)
 	o, err := zo.Options()
 	if err != nil {
