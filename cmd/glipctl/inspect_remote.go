@@ -4,8 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
-	"runtime"
+	"sync"
 
 	"github.com/glipctl/glipctl/internal/ckpt"
 	"github.com/glipctl/glipctl/internal/ckpt/formats"
@@ -53,7 +54,7 @@ func inspectOpen(ctx context.Context, opts *inspectOptions, name string) (*ckpt.
 	}
 	ro := opts.Remote
 	if ro.Client == nil {
-		ro.Client = zoo.DefaultClient()
+		ro.Client = remoteClient()
 	}
 	if ro.UserAgent == "" {
 		ro.UserAgent = "glipctl/" + version
@@ -82,7 +83,7 @@ func inspectOpen(ctx context.Context, opts *inspectOptions, name string) (*ckpt.
 	}
 	head := make([]byte, 4)
 	if n, _ := f.ReadAt(head, 0); n == 4 && string(head) == "PK\x03\x04" {
-		f.WarmZip(2 * runtime.GOMAXPROCS(0))
+		f.WarmZip(zipWarmers)
 	}
 	c, err := formats.Read(f, f.Size(), remote.Redact(name), ckpt.OpenOptions{Strict: opts.Strict})
 	if ferr := f.Err(); err != nil && ferr != nil {
@@ -95,6 +96,23 @@ func inspectOpen(ctx context.Context, opts *inspectOptions, name string) (*ckpt.
 	c.Closer = closeFunc(func() error { cancel(); return f.Close() })
 	return c, nil
 }
+
+// zipWarmers is how many requests for a zip's entry headers are under way
+// at once.
+const zipWarmers = 8
+
+// remoteClient is the downloads' client (proxies, redirect rules) keeping
+// as many idle HTTP/1.1 connections per host as there are zip warmers, so
+// that each concurrent request does not open (and handshake) a new one.
+var remoteClient = sync.OnceValue(func() *http.Client {
+	c := *zoo.DefaultClient()
+	if tr, ok := c.Transport.(*http.Transport); ok {
+		tr = tr.Clone()
+		tr.MaxIdleConnsPerHost = zipWarmers
+		c.Transport = tr
+	}
+	return &c
+})
 
 func fileExists(p string) bool {
 	st, err := os.Stat(p)
