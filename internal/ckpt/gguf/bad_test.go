@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/glipctl/glipctl/internal/ckpt"
+	"github.com/glipctl/glipctl/internal/ckpt/ckpttest"
 )
 
 // raw builds GGUF bytes field by field, valid or not.
@@ -175,7 +176,7 @@ func TestLenientLayout(t *testing.T) {
 	if f.Version != 2 || len(f.Checkpoint.Tensors) != 4 {
 		t.Fatalf("version %d, %d tensors", f.Version, len(f.Checkpoint.Tensors))
 	}
-	if got := mustReadAll(t, f.Checkpoint.Tensor("a")); !bytes.Equal(got, []byte{1, 0, 0, 0, 2, 0, 0, 0}) {
+	if got := ckpttest.ReadAll(t, f.Checkpoint.Tensor("a")); !bytes.Equal(got, []byte{1, 0, 0, 0, 2, 0, 0, 0}) {
 		t.Fatalf("a = %v", got)
 	}
 	if s := f.Checkpoint.Tensor("e1").Shape; len(s) != 2 || s[0] != 3 || s[1] != 0 {

@@ -16,6 +16,7 @@ import (
 	"github.com/x448/float16"
 
 	"github.com/glipctl/glipctl/internal/ckpt"
+	"github.com/glipctl/glipctl/internal/ckpt/ckpttest"
 )
 
 var ggufDTypes = []ckpt.DType{ckpt.F32, ckpt.F16, ckpt.Q8_0, ckpt.I8, ckpt.I16, ckpt.I32, ckpt.I64, ckpt.F64, ckpt.BF16}
@@ -117,31 +118,6 @@ func mustRead(t testing.TB, b []byte) *File {
 	return f
 }
 
-func mustReadAll(t testing.TB, tt *ckpt.Tensor) []byte {
-	t.Helper()
-	b, err := tt.ReadAll()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
-func sameTensors(t *testing.T, got, want []*ckpt.Tensor) {
-	t.Helper()
-	if len(got) != len(want) {
-		t.Fatalf("got %d tensors, want %d", len(got), len(want))
-	}
-	for i := range want {
-		g, w := got[i], want[i]
-		if g.Name != w.Name || g.DType != w.DType || !reflect.DeepEqual(g.Shape, w.Shape) {
-			t.Fatalf("tensor %d: got %q %s %v, want %q %s %v", i, g.Name, g.DType, g.Shape, w.Name, w.DType, w.Shape)
-		}
-		if !bytes.Equal(mustReadAll(t, g), mustReadAll(t, w)) {
-			t.Fatalf("tensor %q: bytes differ", w.Name)
-		}
-	}
-}
-
 func sameKVs(t *testing.T, got, want []KV) {
 	t.Helper()
 	if len(got) != len(want) {
@@ -174,7 +150,7 @@ func TestRoundTrip(t *testing.T) {
 	if c.Format != ckpt.FormatGGUF || c.Path != "mem.gguf" {
 		t.Errorf("format %q path %q", c.Format, c.Path)
 	}
-	sameTensors(t, c.Tensors, ts)
+	ckpttest.SameTensors(t, "round trip", c.Tensors, ts)
 	for i, ti := range f.Infos {
 		want := ts[i].Shape
 		if len(ti.Dims) != len(want) {
@@ -256,7 +232,7 @@ func TestOpen(t *testing.T) {
 	if c.Path != path || c.Closer == nil {
 		t.Errorf("path %q closer %v", c.Path, c.Closer)
 	}
-	sameTensors(t, c.Tensors, ts)
+	ckpttest.SameTensors(t, "round trip", c.Tensors, ts)
 	if _, err := Open(filepath.Join(t.TempDir(), "missing.gguf")); err == nil {
 		t.Error("opening a missing file succeeded")
 	}
@@ -277,7 +253,7 @@ func TestAlignment(t *testing.T) {
 			t.Fatalf("%q at %d", ti.Name, ti.Offset)
 		}
 	}
-	sameTensors(t, f.Checkpoint.Tensors, ts)
+	ckpttest.SameTensors(t, "round trip", f.Checkpoint.Tensors, ts)
 	// The alignment can come from the pairs instead.
 	b2 := write(t, []KV{{alignmentKey, Uint32(64)}}, ts, WriteOptions{})
 	if !bytes.Equal(b, b2) {
@@ -303,7 +279,7 @@ func TestShortNames(t *testing.T) {
 	if f.Naming != NamingShortV1 {
 		t.Fatalf("naming %q", f.Naming)
 	}
-	sameTensors(t, f.Checkpoint.Tensors, ts)
+	ckpttest.SameTensors(t, "round trip", f.Checkpoint.Tensors, ts)
 	for i, tt := range f.Checkpoint.Tensors {
 		stored := f.Infos[i].Name
 		if len(stored) > MaxNameLen || stored != ShortName(tt.Name) {
@@ -346,7 +322,7 @@ func TestQuantizeWrite(t *testing.T) {
 			t.Fatalf("%q stored as %s", src.Name, got.DType)
 		}
 		if !wantQ || src.DType == ckpt.Q8_0 {
-			if !bytes.Equal(mustReadAll(t, got), mustReadAll(t, src)) {
+			if !bytes.Equal(ckpttest.ReadAll(t, got), ckpttest.ReadAll(t, src)) {
 				t.Fatalf("%q: bytes changed", src.Name)
 			}
 			continue
@@ -359,7 +335,7 @@ func TestQuantizeWrite(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !bytes.Equal(mustReadAll(t, got), want) {
+		if !bytes.Equal(ckpttest.ReadAll(t, got), want) {
 			t.Fatalf("%q: Q8_0 bytes are not Quantize of the values", src.Name)
 		}
 		deq, err := got.Float32()
@@ -506,10 +482,10 @@ func TestWriteStreams(t *testing.T) {
 		}
 		if quant {
 			want, _ := Quantize(nil, vals)
-			if !bytes.Equal(mustReadAll(t, got), want) {
+			if !bytes.Equal(ckpttest.ReadAll(t, got), want) {
 				t.Error("streamed Q8_0 differs from Quantize of the whole tensor")
 			}
-		} else if !bytes.Equal(mustReadAll(t, got), mustReadAll(t, big)) {
+		} else if !bytes.Equal(ckpttest.ReadAll(t, got), ckpttest.ReadAll(t, big)) {
 			t.Error("streamed bytes differ")
 		}
 	}

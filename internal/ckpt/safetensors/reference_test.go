@@ -8,6 +8,7 @@ import (
 	ref "github.com/nlpodyssey/safetensors"
 
 	"github.com/glipctl/glipctl/internal/ckpt"
+	"github.com/glipctl/glipctl/internal/ckpt/ckpttest"
 )
 
 // refDTypes maps glipctl's dtypes to the reference reader's.
@@ -56,7 +57,7 @@ func TestReferenceReadsOurs(t *testing.T) {
 		if !reflect.DeepEqual(v.Shape(), refShape(want.Shape)) {
 			t.Errorf("%q: reference shape %v, want %v", want.Name, v.Shape(), want.Shape)
 		}
-		if !bytes.Equal(v.Data(), mustReadAll(t, want)) {
+		if !bytes.Equal(v.Data(), ckpttest.ReadAll(t, want)) {
 			t.Errorf("%q: reference bytes differ", want.Name)
 		}
 	}
@@ -67,7 +68,7 @@ func TestWeReadReference(t *testing.T) {
 	views := map[string]view{}
 	want := map[string]*ckpt.Tensor{}
 	for _, tt := range sampleTensors(t) {
-		views[tt.Name] = view{refDTypes[tt.DType], refShape(tt.Shape), mustReadAll(t, tt)}
+		views[tt.Name] = view{refDTypes[tt.DType], refShape(tt.Shape), ckpttest.ReadAll(t, tt)}
 		want[tt.Name] = tt
 	}
 	meta := map[string]string{"format": "pt"}
@@ -90,7 +91,7 @@ func TestWeReadReference(t *testing.T) {
 		if g.DType != w.DType || !reflect.DeepEqual(g.Shape, w.Shape) {
 			t.Errorf("%q: %s %v, want %s %v", g.Name, g.DType, g.Shape, w.DType, w.Shape)
 		}
-		if !bytes.Equal(mustReadAll(t, g), mustReadAll(t, w)) {
+		if !bytes.Equal(ckpttest.ReadAll(t, g), ckpttest.ReadAll(t, w)) {
 			t.Errorf("%q: bytes differ", g.Name)
 		}
 	}

@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/glipctl/glipctl/internal/ckpt"
+	"github.com/glipctl/glipctl/internal/ckpt/ckpttest"
 	"github.com/glipctl/glipctl/internal/ckpt/safetensors"
 )
 
@@ -73,31 +74,6 @@ func read(t testing.TB, b []byte) *ckpt.Checkpoint {
 	return c
 }
 
-func mustReadAll(t testing.TB, tt *ckpt.Tensor) []byte {
-	t.Helper()
-	b, err := tt.ReadAll()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
-func sameTensors(t *testing.T, got, want []*ckpt.Tensor) {
-	t.Helper()
-	if len(got) != len(want) {
-		t.Fatalf("got %d tensors, want %d", len(got), len(want))
-	}
-	for i := range want {
-		g, w := got[i], want[i]
-		if g.Name != w.Name || g.DType != w.DType || !reflect.DeepEqual(g.Shape, w.Shape) {
-			t.Fatalf("tensor %d: got %q %s %v, want %q %s %v", i, g.Name, g.DType, g.Shape, w.Name, w.DType, w.Shape)
-		}
-		if !bytes.Equal(mustReadAll(t, g), mustReadAll(t, w)) {
-			t.Fatalf("tensor %q: bytes differ", w.Name)
-		}
-	}
-}
-
 func TestRoundTrip(t *testing.T) {
 	ts := sampleTensors(t)
 	meta := map[string]string{"format": "pt", "b": "x\"y<&>\u00e9", "a": ""}
@@ -116,7 +92,7 @@ func TestRoundTrip(t *testing.T) {
 	if !reflect.DeepEqual(c.Metadata, meta) {
 		t.Errorf("metadata %v, want %v", c.Metadata, meta)
 	}
-	sameTensors(t, c.Tensors, ts)
+	ckpttest.SameTensors(t, "round trip", c.Tensors, ts)
 	// Reading again from what was read gives the same file.
 	if b3 := write(t, c.Tensors, c.Metadata); !bytes.Equal(b, b3) {
 		t.Error("rewriting the read tensors changed the file")
@@ -145,7 +121,7 @@ func TestOpen(t *testing.T) {
 	if c.Path != path {
 		t.Errorf("path %q", c.Path)
 	}
-	sameTensors(t, c.Tensors, ts)
+	ckpttest.SameTensors(t, "round trip", c.Tensors, ts)
 	if _, err := safetensors.Open(filepath.Join(t.TempDir(), "missing")); err == nil {
 		t.Error("opening a missing file succeeded")
 	}
@@ -170,7 +146,7 @@ func TestOffsetOrder(t *testing.T) {
 	if want := []string{"a", "e", "b"}; !reflect.DeepEqual(names, want) {
 		t.Fatalf("order %v, want %v", names, want)
 	}
-	if got := mustReadAll(t, c.Tensor("b")); !bytes.Equal(got, []byte{3, 4}) {
+	if got := ckpttest.ReadAll(t, c.Tensor("b")); !bytes.Equal(got, []byte{3, 4}) {
 		t.Fatalf("b = %v", got)
 	}
 }
@@ -365,7 +341,7 @@ func TestWriteStreams(t *testing.T) {
 		t.Errorf("largest read %d bytes, more than a chunk (%d)", maxRead, safetensors.ChunkBytes)
 	}
 	c := read(t, out.Bytes())
-	got := mustReadAll(t, c.Tensors[0])
+	got := ckpttest.ReadAll(t, c.Tensors[0])
 	for i, v := range got {
 		if v != byte(i*7) {
 			t.Fatalf("byte %d = %d, want %d", i, v, byte(i*7))
