@@ -28,7 +28,7 @@ func TestConvertCheckScript(t *testing.T) {
 		t.Skip("-short")
 	}
 	bin := buildGlipctl(t)
-	cmd := exec.Command(oracle.Python, filepath.Join("..", "..", "scripts", "check_convert.py"), bin, filepath.Join("..", "..", "testdata"))
+	cmd := exec.Command(oracle.Python, filepath.Join(oracle.RepoRoot(t), "scripts", "check_convert.py"), bin, filepath.Join(oracle.RepoRoot(t), "testdata"))
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("check_convert.py: %v\n%s", err, out)

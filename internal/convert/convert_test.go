@@ -71,7 +71,7 @@ type expectedJSON struct {
 // mmpretrain_small.pth (testdata/expected/mmpretrain_small.json).
 func TestReportStatsMatchTorch(t *testing.T) {
 	var exp expectedJSON
-	b, err := os.ReadFile(filepath.Join(testdata, "expected", "mmpretrain_small.json"))
+	b, err := os.ReadFile(ckpttest.Fixture(t, "expected", "mmpretrain_small.json"))
 	if err != nil {
 		t.Fatal(err)
 	}

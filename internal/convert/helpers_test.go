@@ -12,15 +12,14 @@ import (
 	"testing"
 
 	"github.com/glipctl/glipctl/internal/ckpt"
+	"github.com/glipctl/glipctl/internal/ckpt/ckpttest"
 	"github.com/glipctl/glipctl/internal/ckpt/formats"
 )
 
-// testdata is the repository's fixture directory (scripts/make_fixtures.py).
-var testdata = filepath.Join("..", "..", "testdata")
-
+// fixture is a committed fixture of testdata/ (scripts/make_fixtures.py).
 func fixture(t *testing.T, name string) string {
 	t.Helper()
-	p := filepath.Join(testdata, name)
+	p := ckpttest.Fixture(t, name)
 	if _, err := os.Stat(p); err != nil {
 		t.Fatalf("fixture %s: %v (regenerate with scripts/make_fixtures.py)", name, err)
 	}

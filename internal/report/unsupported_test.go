@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/glipctl/glipctl/internal/ckpt"
+	"github.com/glipctl/glipctl/internal/ckpt/ckpttest"
 	"github.com/glipctl/glipctl/internal/ckpt/pth"
 )
 
@@ -21,14 +22,14 @@ func TestInspectUnsupported(t *testing.T) {
 		Tensors     []struct{ Name string }       `json:"tensors"`
 		Unsupported []struct{ Name, Kind string } `json:"unsupported"`
 	}
-	b, err := os.ReadFile("../../testdata/expected/unsupported.json")
+	b, err := os.ReadFile(ckpttest.Fixture(t, "expected/unsupported.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := json.Unmarshal(b, &want); err != nil {
 		t.Fatal(err)
 	}
-	c, err := pth.Open("../../testdata/unsupported.pth", ckpt.OpenOptions{})
+	c, err := pth.Open(ckpttest.Fixture(t, "unsupported.pth"), ckpt.OpenOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/glipctl/glipctl/internal/ckpt"
+	"github.com/glipctl/glipctl/internal/ckpt/ckpttest"
 	"github.com/glipctl/glipctl/internal/ckpt/gguf"
 	"github.com/glipctl/glipctl/internal/ckpt/safetensors"
 )
@@ -33,8 +34,8 @@ func TestOpenEveryFormat(t *testing.T) {
 	}
 	os.WriteFile(files[ckpt.FormatSafetensors], st.Bytes(), 0o644)
 	os.WriteFile(files[ckpt.FormatGGUF], gg.Bytes(), 0o644)
-	files[ckpt.FormatTorchZip] = "../../../testdata/official_small.pth"
-	files[ckpt.FormatTorchLegacy] = "../../../testdata/official_small_legacy.pth"
+	files[ckpt.FormatTorchZip] = ckpttest.Fixture(t, "official_small.pth")
+	files[ckpt.FormatTorchLegacy] = ckpttest.Fixture(t, "official_small_legacy.pth")
 	for format, path := range files {
 		c, err := Open(path, ckpt.OpenOptions{})
 		if err != nil {

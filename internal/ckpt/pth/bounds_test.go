@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/glipctl/glipctl/internal/ckpt"
+	"github.com/glipctl/glipctl/internal/ckpt/ckpttest"
 )
 
 // long pushes v with LONG1 (8 bytes, two's complement).
@@ -189,7 +190,7 @@ func (c *cutAfter) ReadAt(p []byte, off int64) (int, error) {
 // reported as the source file's problem: its format, the tensor named once
 // and the file offset where the bytes ran out.
 func TestTruncatedSource(t *testing.T) {
-	full, err := os.ReadFile("../../../testdata/official_small.pth")
+	full, err := os.ReadFile(ckpttest.Fixture(t, "official_small.pth"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -247,7 +248,7 @@ func TestUnsupportedMatchesTorch(t *testing.T) {
 		var want struct {
 			Unsupported []struct{ Name, Kind string } `json:"unsupported"`
 		}
-		b, err := os.ReadFile("../../../testdata/expected/" + name + ".json")
+		b, err := os.ReadFile(ckpttest.Fixture(t, "expected/"+name+".json"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -255,7 +256,7 @@ func TestUnsupportedMatchesTorch(t *testing.T) {
 			t.Fatalf("%s expectation: %v, %d unsupported", name, err, len(want.Unsupported))
 		}
 		for _, strict := range []bool{false, true} {
-			c, err := Open("../../../testdata/"+name+".pth", ckpt.OpenOptions{Strict: strict})
+			c, err := Open(ckpttest.Fixture(t, name+".pth"), ckpt.OpenOptions{Strict: strict})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/glipctl/glipctl/internal/ckpt"
+	"github.com/glipctl/glipctl/internal/ckpt/ckpttest"
 	"github.com/glipctl/glipctl/internal/stats"
 )
 
@@ -33,7 +34,7 @@ type expected struct {
 // TestFixturesMatchTorch reads every committed fixture and compares names,
 // order, dtypes, shapes, bytes and statistics with what torch.load saw.
 func TestFixturesMatchTorch(t *testing.T) {
-	files, _ := filepath.Glob("../../../testdata/expected/*.json")
+	files, _ := filepath.Glob(ckpttest.Fixture(t, "expected/*.json"))
 	if len(files) == 0 {
 		t.Fatal("no fixtures: run /usr/bin/python3 scripts/make_fixtures.py")
 	}
@@ -48,7 +49,7 @@ func TestFixturesMatchTorch(t *testing.T) {
 			if err := json.Unmarshal(b, &want); err != nil {
 				t.Fatal(err)
 			}
-			c, err := Open("../../../testdata/"+base+".pth", ckpt.OpenOptions{})
+			c, err := Open(ckpttest.Fixture(t, base+".pth"), ckpt.OpenOptions{})
 			if err != nil {
 				t.Fatal(err)
 			}

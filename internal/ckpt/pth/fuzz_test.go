@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/glipctl/glipctl/internal/ckpt"
+	"github.com/glipctl/glipctl/internal/ckpt/ckpttest"
 )
 
 // FuzzRead feeds arbitrary bytes to the reader: it must return an error or
@@ -18,7 +19,7 @@ func FuzzRead(f *testing.F) {
 	f.Add([]byte{0x80, 2, '}', '.'})
 	f.Add(torchZip(&testing.T{}, viewDict("0", 1, 0, 1<<40, 0), map[string][]byte{"0": make([]byte, 4)}))
 	f.Add(torchZip(&testing.T{}, viewDict("0", 4, 0, 1<<61, 0), map[string][]byte{"0": make([]byte, 16)}))
-	files, _ := filepath.Glob("../../../testdata/*.pth")
+	files, _ := filepath.Glob(ckpttest.Fixture(f, "*.pth"))
 	for _, name := range files {
 		if b, err := os.ReadFile(name); err == nil && len(b) < 1<<20 {
 			f.Add(b)

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/glipctl/glipctl/internal/ckpt"
+	"github.com/glipctl/glipctl/internal/ckpt/ckpttest"
 )
 
 // TestTruncated cuts real torch.save files at many offsets: every cut must
@@ -14,7 +15,7 @@ import (
 // checkpoint that reads.
 func TestTruncated(t *testing.T) {
 	for _, name := range []string{"official_small.pth", "official_small_legacy.pth", "views.pth", "official_small_f16.pth"} {
-		full, err := os.ReadFile("../../../testdata/" + name)
+		full, err := os.ReadFile(ckpttest.Fixture(t, name))
 		if err != nil {
 			t.Fatal(err)
 		}
