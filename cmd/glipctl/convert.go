@@ -28,10 +28,14 @@ type convertOptions struct {
 	From   string
 	Layout string
 	DType  string
-	Force  bool
-	Report string
-	Strict bool
-	Quiet  bool
+	// InputOrder is the output's channel order (rgb, bgr; "" the layout's
+	// default); FromInputOrder the source's where its metadata is silent.
+	InputOrder     string
+	FromInputOrder string
+	Force          bool
+	Report         string
+	Strict         bool
+	Quiet          bool
 	// Rehash reads and hashes SRC even if the digest cache has its sum.
 	Rehash bool
 	// NoSync skips the fsync of the outputs before their rename.
@@ -127,8 +131,10 @@ func newConvertCmd(io *IOStreams, runF func(*convertOptions) error) *cobra.Comma
 	fs := cmd.Flags()
 	fs.StringVarP(&opts.Dst, "output", "o", "", "write the converted checkpoint to `DST`")
 	fs.StringVar(&opts.To, "to", "", "output `format`: pth, safetensors or gguf (default: from DST's extension)")
-	fs.StringVar(&opts.From, "from", "auto", "source `layout`: official, mmpretrain or auto")
-	fs.StringVar(&opts.Layout, "layout", "mmpretrain", "output `layout`: mmpretrain or official")
+	fs.StringVar(&opts.From, "from", "auto", "source `layout`: official, mmpretrain, mmdet, hf, hf-model, timm, torchvision or auto")
+	fs.StringVar(&opts.Layout, "layout", "mmpretrain", "output `layout`: mmpretrain, official, mmdet, hf, hf-model, timm or torchvision")
+	fs.StringVar(&opts.InputOrder, "input-order", "", "input channel `order` of the output: rgb (default for hf, hf-model, timm, torchvision) or bgr (GLIP's)")
+	fs.StringVar(&opts.FromInputOrder, "from-input-order", "", "input channel `order` of the source when its metadata does not say (a torchvision .pth): rgb or bgr")
 	fs.StringVar(&opts.DType, "dtype", "keep", "float `dtype` of the output: keep, f32, f16, bf16, or q8_0 (GGUF)")
 	fs.BoolVarP(&opts.Force, "force", "f", false, "replace an existing DST and reports")
 	fs.StringVar(&opts.Report, "report", "", "write the reports to `BASE`.json and BASE.md (default DST.report.json and .md)")
@@ -150,7 +156,12 @@ func (opts *convertOptions) check() error {
 	if err != nil {
 		return optionUsage(err)
 	}
-	o := convert.Options{Format: f, DType: mode, Layout: glip.Layout(strings.ToLower(opts.Layout)), From: glip.Layout(strings.ToLower(opts.From))}
+	in, from, err := opts.orders()
+	if err != nil {
+		return err
+	}
+	o := convert.Options{Format: f, DType: mode, Layout: glip.Layout(strings.ToLower(opts.Layout)), From: glip.Layout(strings.ToLower(opts.From)),
+		InputOrder: in, SourceInputOrder: from}
 	if err := o.Check(); err != nil {
 		return optionUsage(err)
 	}
@@ -160,8 +171,32 @@ func (opts *convertOptions) check() error {
 	return nil
 }
 
+// orders parses --input-order and --from-input-order.
+func (opts *convertOptions) orders() (in, from glip.InputOrder, err error) {
+	if opts.InputOrder != "" {
+		if in, err = glip.ParseInputOrder(opts.InputOrder); err != nil {
+			return "", "", usageError("--input-order: %v", err)
+		}
+	}
+	if opts.FromInputOrder != "" {
+		if from, err = glip.ParseInputOrder(opts.FromInputOrder); err != nil {
+			return "", "", usageError("--from-input-order: %v", err)
+		}
+	}
+	return in, from, nil
+}
+
 // format is --to, or DST's extension; they must agree when both are given.
+// The hf, hf-model and timm layouts are directories of safetensors.
 func (opts *convertOptions) format() (convert.Format, error) {
+	if convert.DirLayout(glip.Layout(strings.ToLower(opts.Layout))) {
+		if opts.To != "" {
+			if f, err := convert.ParseFormat(opts.To); err != nil || f != convert.FormatSafetensors {
+				return "", usageError("the %s layout is a directory of safetensors; --to %s does not apply", opts.Layout, opts.To)
+			}
+		}
+		return convert.FormatSafetensors, nil
+	}
 	ext, extOK := convert.FormatFromPath(opts.Dst)
 	if opts.To == "" {
 		if !extOK {
@@ -192,6 +227,10 @@ func convertRun(opts *convertOptions) error {
 	if err != nil {
 		return optionUsage(err)
 	}
+	inOrder, fromOrder, err := opts.orders()
+	if err != nil {
+		return err
+	}
 	from := glip.Layout(strings.ToLower(opts.From))
 	if from == "auto" {
 		from = ""
@@ -210,6 +249,7 @@ func convertRun(opts *convertOptions) error {
 	fo := convert.FileOptions{
 		Options: convert.Options{
 			Format: f, From: from, Layout: glip.Layout(strings.ToLower(opts.Layout)), DType: mode, Version: version,
+			InputOrder: inOrder, SourceInputOrder: fromOrder,
 		},
 		Force:      opts.Force,
 		ReportBase: opts.Report,
@@ -250,6 +290,11 @@ func convertRun(opts *convertOptions) error {
 	if !opts.Quiet {
 		for _, w := range rep.Warnings {
 			opts.IO.warn(src, w)
+		}
+		if e := rep.Ecosystem; e != nil {
+			for _, n := range e.Notes {
+				fmt.Fprintf(opts.IO.ErrOut, "glipctl: note: %s: %s\n", opts.Dst, n)
+			}
 		}
 	}
 	jsonPath, mdPath := convert.ReportPaths(opts.Dst, opts.Report)

@@ -57,8 +57,8 @@ func TestConvertUsageErrors(t *testing.T) {
 		{"convert", src, "-o", filepath.Join(dir, "x.gguf"), "--to", "pth"},
 		{"convert", src, "-o", filepath.Join(dir, "x.out"), "--to", "onnx"},
 		{"convert", src, "-o", filepath.Join(dir, "x.gguf"), "--layout", "official"},
-		{"convert", src, "-o", filepath.Join(dir, "x.pth"), "--layout", "timm"},
-		{"convert", src, "-o", filepath.Join(dir, "x.pth"), "--from", "timm"},
+		{"convert", src, "-o", filepath.Join(dir, "x.pth"), "--layout", "caffe"},
+		{"convert", src, "-o", filepath.Join(dir, "x.pth"), "--from", "caffe"},
 		{"convert", src, "-o", filepath.Join(dir, "x.pth"), "--bogus"},
 	} {
 		code, out, errOut := runCmd(t, args...)
@@ -76,7 +76,7 @@ func TestConvertUsageErrors(t *testing.T) {
 		want string
 	}{
 		{[]string{"--dtype", "f8"}, exitUsage, `--dtype: unknown dtype "f8"`},
-		{[]string{"--from", "timm"}, exitUsage, `--from: unknown source layout "timm"`},
+		{[]string{"--from", "caffe"}, exitUsage, `--from: unknown layout "caffe"`},
 		{[]string{"--from", "mmpretrain"}, exitError, "--from: mmpretrain, but the keys are in the official layout"},
 	} {
 		code, _, errOut := runCmd(t, append([]string{"convert", src, "-o", filepath.Join(dir, "y.pth")}, c.args...)...)

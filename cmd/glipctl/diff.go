@@ -42,9 +42,14 @@ names differ; --atol 0 --rtol 0 asks for equal values.
 
 Names are compared as the files spell them ("model/module.backbone..." in an
 official .pth). --state-dict compares the state dicts (the "state_dict/",
-"model/" or "module/" container removed); --mmpretrain also remaps an official
-GLIP layout to mmpretrain names (as convert does), so an official .pth and a
-converted file compare name for name.
+"model/" or "module/" container removed); --mmpretrain (or --canonical)
+compares the backbones in the canonical mmpretrain names, whatever the
+layouts (official, mmpretrain, mmdet, hf, hf-model, timm, torchvision, or a
+model directory with config.json), with an RGB export's patch embedding
+turned back to GLIP's BGR, so an official .pth and any converted file compare
+name for name. Two files in different backbone layouts, one of them hf,
+hf-model, timm or torchvision, are compared that way without the flag. A tensor that one layout has no slot for (GLIP's per-stage
+norms in hf-model, timm, torchvision) is listed, but is not a difference.
 
 Text output lists the tensors that differ, then a summary line; --all lists
 every tensor; --format json writes one JSON object.`
@@ -78,7 +83,8 @@ func newDiffCmd(io *IOStreams, runF func(*diffOptions) error) *cobra.Command {
 	f.Float64Var(&opts.Atol, "atol", compare.DefaultAtol, "absolute tolerance")
 	f.Float64Var(&opts.Rtol, "rtol", compare.DefaultRtol, "relative tolerance (relative to B)")
 	f.BoolVar(&opts.StateDict, "state-dict", false, "compare the state dicts (container prefix removed)")
-	f.BoolVar(&opts.MMPretrain, "mmpretrain", false, "compare state dicts in mmpretrain naming (remap official GLIP layouts)")
+	f.BoolVar(&opts.MMPretrain, "mmpretrain", false, "compare the backbones in the canonical mmpretrain names, whatever the layouts")
+	f.BoolVar(&opts.MMPretrain, "canonical", false, "same as --mmpretrain")
 	f.BoolVar(&opts.All, "all", false, "list every tensor, not only those that differ")
 	f.StringVar(&opts.Format, "format", "text", "output format: text or json")
 	opts.Zoo.AddFlags(f)
@@ -86,16 +92,21 @@ func newDiffCmd(io *IOStreams, runF func(*diffOptions) error) *cobra.Command {
 }
 
 type diffReport struct {
-	A        string           `json:"a"`
-	B        string           `json:"b"`
-	Atol     float64          `json:"atol"`
-	Rtol     float64          `json:"rtol"`
-	Tensors  []compare.Result `json:"tensors"`
-	OnlyInA  []string         `json:"only_in_a"`
-	OnlyInB  []string         `json:"only_in_b"`
-	Compared int              `json:"compared"`
-	Differ   int              `json:"differ"`
-	Same     bool             `json:"same"`
+	A       string           `json:"a"`
+	B       string           `json:"b"`
+	Atol    float64          `json:"atol"`
+	Rtol    float64          `json:"rtol"`
+	Tensors []compare.Result `json:"tensors"`
+	OnlyInA []string         `json:"only_in_a"`
+	OnlyInB []string         `json:"only_in_b"`
+	// NoSlot are the canonical names only one side has because the other
+	// side's layout has no slot for them (not a difference).
+	NoSlot    []string       `json:"no_slot"`
+	Layouts   [2]glip.Layout `json:"layouts"`
+	Canonical bool           `json:"canonical"`
+	Compared  int            `json:"compared"`
+	Differ    int            `json:"differ"`
+	Same      bool           `json:"same"`
 }
 
 func diffRun(ctx context.Context, opts *diffOptions) error {
@@ -111,7 +122,7 @@ func diffRun(ctx context.Context, opts *diffOptions) error {
 		zo.SetOutput(opts.IO.ErrOut, opts.IO.ErrTTY, false)
 		resolve = func(ctx context.Context, s string) (string, error) { return zo.Resolve(ctx, s) }
 	}
-	open := func(arg string) (*ckpt.Checkpoint, []*ckpt.Tensor, error) {
+	open := func(arg string) (*ckpt.Checkpoint, *glip.Backbone, error) {
 		p, err := resolve(ctx, arg)
 		if err != nil {
 			return nil, nil, err
@@ -123,25 +134,40 @@ func diffRun(ctx context.Context, opts *diffOptions) error {
 		for _, w := range c.UnsupportedWarnings() {
 			opts.IO.warn(p, w)
 		}
-		ts, err := diffTensors(c, opts)
-		if err != nil {
+		b, err := glip.NewBackbone(c)
+		if err != nil && opts.MMPretrain {
 			c.Close()
 			return nil, nil, fmt.Errorf("%s: %w", p, err)
 		}
-		return c, ts, nil
+		return c, b, nil
 	}
-	ca, ta, err := open(opts.A)
+	ca, ba, err := open(opts.A)
 	if err != nil {
 		return err
 	}
 	defer ca.Close()
-	cb, tb, err := open(opts.B)
+	cb, bb, err := open(opts.B)
 	if err != nil {
 		return err
 	}
 	defer cb.Close()
-
-	rep := diffReport{A: opts.A, B: opts.B, Atol: opts.Atol, Rtol: opts.Rtol, OnlyInA: []string{}, OnlyInB: []string{}, Tensors: []compare.Result{}}
+	canonical := opts.MMPretrain
+	if !canonical && !opts.StateDict && ba != nil && bb != nil && backboneLayout(ba.Layout) && backboneLayout(bb.Layout) && ba.Layout != bb.Layout && (ba.Layout.Ecosystem() || bb.Layout.Ecosystem()) {
+		canonical = true
+		if opts.Format != "json" {
+			fmt.Fprintf(opts.IO.ErrOut, "glipctl: note: %s is %s, %s is %s: comparing the backbones in canonical (mmpretrain) names\n", opts.A, ba.Layout, opts.B, bb.Layout)
+		}
+	}
+	ta, tb := diffTensors(ca, ba, opts.StateDict, canonical), diffTensors(cb, bb, opts.StateDict, canonical)
+	rep := diffReport{A: opts.A, B: opts.B, Atol: opts.Atol, Rtol: opts.Rtol, OnlyInA: []string{}, OnlyInB: []string{}, NoSlot: []string{}, Tensors: []compare.Result{}, Canonical: canonical}
+	if ba != nil && bb != nil {
+		rep.Layouts = [2]glip.Layout{ba.Layout, bb.Layout}
+	}
+	// noSlot tells whether canonical name n is absent from the side whose
+	// backbone is b because b's layout has no slot for it.
+	noSlot := func(b *glip.Backbone, n string) bool {
+		return canonical && b != nil && !glip.HasSlot(b.Layout, n, b.Stages())
+	}
 	inB := map[string]*ckpt.Tensor{}
 	for _, t := range tb {
 		inB[t.Name] = t
@@ -154,6 +180,10 @@ func diffRun(ctx context.Context, opts *diffOptions) error {
 		inA[t.Name] = true
 		b, ok := inB[t.Name]
 		if !ok {
+			if noSlot(bb, t.Name) {
+				rep.NoSlot = append(rep.NoSlot, t.Name)
+				continue
+			}
 			rep.OnlyInA = append(rep.OnlyInA, t.Name)
 			continue
 		}
@@ -171,6 +201,10 @@ func diffRun(ctx context.Context, opts *diffOptions) error {
 	}
 	for _, t := range tb {
 		if !inA[t.Name] {
+			if noSlot(ba, t.Name) {
+				rep.NoSlot = append(rep.NoSlot, t.Name)
+				continue
+			}
 			rep.OnlyInB = append(rep.OnlyInB, t.Name)
 		}
 	}
@@ -207,6 +241,9 @@ func diffRun(ctx context.Context, opts *diffOptions) error {
 		for _, n := range rep.OnlyInB {
 			fmt.Fprintf(opts.IO.Out, "only in B: %s\n", n)
 		}
+		for _, n := range rep.NoSlot {
+			fmt.Fprintf(opts.IO.Out, "no slot in the other layout: %s\n", n)
+		}
 		verdict := "same within tolerance"
 		if !rep.Same {
 			verdict = "DIFFERENT"
@@ -223,22 +260,18 @@ func diffRun(ctx context.Context, opts *diffOptions) error {
 
 // diffTensors returns the tensors of a file as diff compares them: as
 // stored, the state dict (container prefix removed), or the backbone in
-// mmpretrain names (glip.NewBackbone).
-func diffTensors(c *ckpt.Checkpoint, opts *diffOptions) ([]*ckpt.Tensor, error) {
+// canonical mmpretrain names (glip.NewBackbone; a file with no backbone
+// gives its state dict).
+func diffTensors(c *ckpt.Checkpoint, b *glip.Backbone, stateDict, canonical bool) []*ckpt.Tensor {
 	switch {
-	case opts.MMPretrain:
-		b, err := glip.NewBackbone(c)
-		if err != nil {
-			return nil, err
-		}
-		if b.Layout == glip.LayoutOfficial {
-			return b.Tensors(), nil
-		}
+	case canonical && b != nil && len(b.Mappings) > 0:
+		return b.Tensors()
+	case canonical || stateDict:
 		_, sd := c.StateDict()
-		return sd, nil
-	case opts.StateDict:
-		_, sd := c.StateDict()
-		return sd, nil
+		return sd
 	}
-	return c.Tensors, nil
+	return c.Tensors
 }
+
+// backboneLayout tells whether l is a layout of a backbone (not other).
+func backboneLayout(l glip.Layout) bool { return l != glip.LayoutOther && l != "" }

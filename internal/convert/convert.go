@@ -77,10 +77,14 @@ type Options struct {
 	// From is the source layout (LayoutOfficial, LayoutMMPretrain), or ""
 	// to detect it.
 	From glip.Layout
-	// Layout is the output layout: LayoutMMPretrain (or "") or
-	// LayoutOfficial.
+	// Layout is the output layout (LayoutMMPretrain when ""); the hf,
+	// hf-model and timm layouts are directories (DirLayout).
 	Layout glip.Layout
 	DType  DTypeMode
+	// InputOrder is the output's input order ("": RGB for the hf,
+	// hf-model, timm and torchvision layouts, else BGR);
+	// SourceInputOrder the source's where its metadata does not say.
+	InputOrder, SourceInputOrder glip.InputOrder
 	// Version is glipctl's version, recorded in the output and the report.
 	Version string
 	// Progress, when set, is called as output bytes are written with the
@@ -108,19 +112,28 @@ func (o Options) Check() error {
 	if mode == ToQ8_0 && o.Format != FormatGGUF {
 		return &OptionError{Option: "dtype", Err: fmt.Errorf("q8_0 is only for GGUF output, not %s", o.Format)}
 	}
-	switch o.Layout {
-	case "", glip.LayoutMMPretrain:
-	case glip.LayoutOfficial:
-		if o.Format == FormatGGUF {
-			return fmt.Errorf("GGUF output is in the mmpretrain layout only (official names are longer than GGUF's 63 bytes)")
-		}
-	default:
-		return &OptionError{Option: "layout", Err: fmt.Errorf("unknown layout %q (want mmpretrain or official)", o.Layout)}
+	l := o.Layout
+	if l == "" {
+		l = glip.LayoutMMPretrain
+	}
+	if _, err := glip.ParseLayout(string(l)); err != nil {
+		return &OptionError{Option: "layout", Err: err}
+	}
+	switch {
+	case o.Format == FormatGGUF && l != glip.LayoutMMPretrain:
+		return &OptionError{Option: "layout", Err: fmt.Errorf("GGUF output is in the mmpretrain layout only (the %s layout's names are longer than GGUF's 63 bytes)", l)}
+	case DirLayout(l) && o.Format != FormatSafetensors:
+		return &OptionError{Option: "layout", Err: fmt.Errorf("the %s layout is a directory (model.safetensors and config.json), not a %s file", l, o.Format)}
+	}
+	if _, err := inputOrder(l, o.InputOrder); err != nil {
+		return &OptionError{Option: "input-order", Err: err}
 	}
 	switch o.From {
-	case "", "auto", glip.LayoutOfficial, glip.LayoutMMPretrain:
+	case "", "auto":
 	default:
-		return &OptionError{Option: "from", Err: fmt.Errorf("unknown source layout %q (want official, mmpretrain or auto)", o.From)}
+		if _, err := glip.ParseLayout(string(o.From)); err != nil {
+			return &OptionError{Option: "from", Err: err}
+		}
 	}
 	return nil
 }
@@ -212,7 +225,8 @@ func convert(ctx context.Context, c *ckpt.Checkpoint, src Source, w io.Writer, o
 	fail := func(err error) (*Report, error) {
 		return nil, srcError(ctx, src, err)
 	}
-	plan, err := NewPlan(c, PlanOptions{From: opts.From, Layout: opts.Layout, Mode: opts.DType, Format: opts.Format, Match: opts.Match})
+	plan, err := NewPlan(c, PlanOptions{From: opts.From, Layout: opts.Layout, Mode: opts.DType, Format: opts.Format, Match: opts.Match,
+		InputOrder: opts.InputOrder, SourceInputOrder: opts.SourceInputOrder})
 	if err != nil {
 		return fail(err)
 	}
@@ -327,7 +341,7 @@ type archJSON struct {
 
 func (p *Plan) safetensorsMetadata(src Source, srcSHA, version string) map[string]string {
 	arch, _ := json.Marshal(archJSON{Arch: p.Arch, OutIndices: nonNil(p.OutIndices), ImgSize: p.ImgSize()})
-	pp, _ := json.Marshal(p.Preprocess())
+	pp, _ := json.Marshal(p.OutputPreprocess())
 	m := map[string]string{
 		"format":          "pt",
 		"glipctl_version": version,
@@ -340,6 +354,10 @@ func (p *Plan) safetensorsMetadata(src Source, srcSHA, version string) map[strin
 	}
 	if p.Model != nil {
 		m["model"] = p.Model.Name
+	}
+	if p.Layout.Ecosystem() || p.Layout == glip.LayoutMMDet {
+		m[glip.MetaInputOrder] = string(p.InputOrder)
+		m[glip.MetaWindowRule] = p.Window.ID
 	}
 	return m
 }
@@ -411,12 +429,17 @@ func (p *Plan) report(datas []*outData, opts Options) *Report {
 		GlipctlVersion: opts.Version,
 		Layout:         LayoutReport{Detected: p.Detected, From: p.From, Output: p.Layout},
 		Arch:           ArchReport{Arch: p.Arch, OutIndices: nonNil(p.OutIndices), ImgSize: p.ImgSize()},
-		Preprocess:     p.Preprocess(),
+		Preprocess:     p.OutputPreprocess(),
 		Dropped:        p.droppedGroups(),
 		Warnings:       append([]string{}, p.Warnings...),
 		Tensors:        []TensorReport{},
 	}
 	r.Output.DType = p.Mode
+	if p.Layout.Ecosystem() || p.Layout == glip.LayoutMMDet || p.From.Ecosystem() {
+		r.Ecosystem = &EcosystemReport{InputOrder: p.InputOrder, SourceInputOrder: p.SourceInputOrder,
+			WindowRule: p.Window.ID, WindowSummary: p.Window.Summary, WindowAsGLIP: p.Window.SameAsGLIP,
+			NoSlot: append([]string{}, p.NoSlot...), Notes: append([]string{}, p.Notes...)}
+	}
 	if p.Model != nil {
 		r.Arch.Model, r.Arch.Display = p.Model.Name, p.Model.Display
 	}

@@ -61,6 +61,9 @@ func ConvertFile(ctx context.Context, src, dst string, opts FileOptions) (rep *R
 	if ctx == nil {
 		ctx = context.Background()
 	}
+	if DirLayout(opts.Layout) {
+		return convertDir(ctx, src, dst, opts)
+	}
 	if opts.Format == "" {
 		f, ok := FormatFromPath(dst)
 		if !ok {
@@ -115,9 +118,9 @@ func ConvertFile(ctx context.Context, src, dst string, opts FileOptions) (rep *R
 	go func() {
 		var r hashResult
 		if opts.Rehash {
-			r.d, r.err = opts.Digests.Rehash(hctx, src)
+			r.d, r.err = opts.Digests.Rehash(hctx, formats.HashPath(src))
 		} else {
-			r.d, r.err = opts.Digests.File(hctx, src)
+			r.d, r.err = opts.Digests.File(hctx, formats.HashPath(src))
 		}
 		hashDone <- r
 	}()

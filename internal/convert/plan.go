@@ -61,6 +61,18 @@ type Plan struct {
 	Model *zoo.Entry
 	// Warnings are findings that did not stop the conversion.
 	Warnings []string
+	// Notes are facts about the output a user should know that are not
+	// problems (what an ecosystem layout has no slot for, its input
+	// order).
+	Notes []string
+	// InputOrder is the channel order the output takes; SourceInputOrder
+	// the source's.
+	InputOrder, SourceInputOrder glip.InputOrder
+	// NoSlot are the canonical names of the backbone tensors the output
+	// layout has no slot for (dropped).
+	NoSlot []string
+	// Window is the window-shift rule of the output layout's library.
+	Window glip.WindowRule
 }
 
 // PlanOptions are the choices NewPlan needs.
@@ -68,10 +80,13 @@ type PlanOptions struct {
 	// From is the source layout: LayoutOfficial, LayoutMMPretrain, or ""
 	// (also "auto") to detect it.
 	From glip.Layout
-	// Layout is the output layout: LayoutMMPretrain ("" too) or
-	// LayoutOfficial.
+	// Layout is the output layout (LayoutMMPretrain when "").
 	Layout glip.Layout
 	Mode   DTypeMode
+	// InputOrder is the output's input order ("": RGB for the ecosystem
+	// layouts, BGR otherwise); SourceInputOrder the source's when its
+	// metadata does not say ("": the metadata's, else BGR).
+	InputOrder, SourceInputOrder glip.InputOrder
 	// Format is the output format; Q8_0 source tensors become F32 (exactly)
 	// for formats other than GGUF.
 	Format Format
@@ -82,7 +97,8 @@ type PlanOptions struct {
 // NewPlan works out the conversion of checkpoint c: the layout, the kept
 // tensors with their names and transforms (mmpretrain's converter for an
 // official source, a pass-through of the backbone for an mmpretrain one,
-// the inverse for LayoutOfficial output), the dropped ones, and the
+// the inverse for LayoutOfficial output, glip.Export for an ecosystem
+// layout, glip.Import for an ecosystem source), the dropped ones, and the
 // architecture, checked against the shapes. It reads no tensor data.
 func NewPlan(c *ckpt.Checkpoint, opts PlanOptions) (*Plan, error) {
 	mode := opts.Mode
@@ -96,22 +112,29 @@ func NewPlan(c *ckpt.Checkpoint, opts PlanOptions) (*Plan, error) {
 	if layout == "" {
 		layout = glip.LayoutMMPretrain
 	}
-	if layout != glip.LayoutMMPretrain && layout != glip.LayoutOfficial {
-		return nil, fmt.Errorf("unknown output layout %q (want mmpretrain or official)", layout)
+	if _, err := glip.ParseLayout(string(layout)); err != nil {
+		return nil, fmt.Errorf("output: %w", err)
 	}
 	from := opts.From
 	if from == "auto" {
 		from = ""
 	}
-	if from != "" && from != glip.LayoutOfficial && from != glip.LayoutMMPretrain {
-		return nil, fmt.Errorf("unknown source layout %q (want official, mmpretrain or auto)", from)
+	if from != "" {
+		if _, err := glip.ParseLayout(string(from)); err != nil {
+			return nil, fmt.Errorf("source: %w", err)
+		}
 	}
-
-	b, err := glip.NewBackbone(c)
+	order, err := inputOrder(layout, opts.InputOrder)
 	if err != nil {
 		return nil, err
 	}
-	p := &Plan{Prefix: b.Prefix, Detected: b.Layout, Layout: layout, Mode: mode, Warnings: c.UnsupportedWarnings()}
+
+	b, err := glip.BackboneIn(c, "", opts.SourceInputOrder)
+	if err != nil {
+		return nil, err
+	}
+	p := &Plan{Prefix: b.Prefix, Detected: b.Layout, Layout: layout, Mode: mode, InputOrder: order, SourceInputOrder: b.InputOrder,
+		Warnings: c.UnsupportedWarnings()}
 	nsd := len(b.Mappings) + len(b.Dropped)
 	switch {
 	case p.Detected == glip.LayoutOther && from == "":
@@ -125,9 +148,10 @@ func NewPlan(c *ckpt.Checkpoint, opts PlanOptions) (*Plan, error) {
 	if p.Detected == glip.LayoutOther {
 		// A layout forced onto keys that show none: read them as that
 		// layout's names.
-		if b, err = glip.BackboneAs(c, from); err != nil {
+		if b, err = glip.BackboneIn(c, from, opts.SourceInputOrder); err != nil {
 			return nil, err
 		}
+		p.SourceInputOrder = b.InputOrder
 	}
 
 	// Tensors outside the state dict (optimizer state, ...) are dropped.
@@ -136,6 +160,12 @@ func NewPlan(c *ckpt.Checkpoint, opts PlanOptions) (*Plan, error) {
 	_, sd := c.StateDict()
 	for _, t := range sd {
 		source[t.Name] = t
+	}
+	if from.Ecosystem() || layout.Ecosystem() || from == glip.LayoutMMDet || layout == glip.LayoutMMDet {
+		if err := p.planCanonical(b, opts); err != nil {
+			return nil, err
+		}
+		return p, nil
 	}
 	var kept []glip.Mapping
 	dropped := b.Dropped
@@ -167,54 +197,162 @@ func NewPlan(c *ckpt.Checkpoint, opts PlanOptions) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, t := range dropped {
-		cp := *t
-		cp.Name = p.Prefix + t.Name
-		p.Dropped = append(p.Dropped, &cp)
-	}
+	p.addDropped(dropped)
 	if len(kept) == 0 {
 		return nil, fmt.Errorf("not a GLIP/Swin backbone checkpoint: none of its %d state-dict tensors is a backbone tensor", nsd)
 	}
+	var canon []canonTensor
 	for _, m := range kept {
 		src := source[m.From]
 		if src == nil {
 			return nil, fmt.Errorf("internal error: remap names unknown tensor %q", m.From)
-		}
-		if err := src.Check(); err != nil {
-			return nil, err
 		}
 		o := &Output{From: m.From, To: m.To, Transform: m.Transform, Src: src}
 		if m.Transform == glip.Reordered {
 			o.Reorder = true
 			o.Inverse = from == glip.LayoutMMPretrain
 		}
-		o.DType = outputDType(mode, mmName[m.To], src.DType, src.Shape)
-		if o.DType == ckpt.Q8_0 && opts.Format != "" && opts.Format != FormatGGUF {
-			o.DType = ckpt.F32 // f16 scale x int8 is exact in f32
+		if err := p.addOutput(o, mmName[m.To], opts.Format); err != nil {
+			return nil, err
 		}
-		if o.Reorder && src.DType == ckpt.Q8_0 {
-			return nil, fmt.Errorf("tensor %q: a Q8_0 patch-merging tensor cannot be reordered", src.Name)
-		}
-		if src.DType == ckpt.Q8_0 && o.DType != ckpt.Q8_0 && !o.DType.IsFloat() {
-			return nil, fmt.Errorf("tensor %q: cannot convert Q8_0 to %s", src.Name, o.DType)
-		}
-		p.Outputs = append(p.Outputs, o)
+		canon = append(canon, canonTensor{name: mmName[m.To], shape: o.Shape(), from: m.From})
 	}
-	if err := p.checkArch(mmName, opts.Match); err != nil {
+	if err := p.checkArch(canon, opts.Match); err != nil {
 		return nil, err
 	}
 	return p, nil
 }
 
-// checkArch reads the architecture off the shapes (mmpretrain names) and
-// checks every tensor a Swin backbone of that architecture has.
-func (p *Plan) checkArch(mmName map[string]string, match func(swin.Arch) (zoo.Entry, bool)) error {
-	shapes := make(map[string][]int64, len(p.Outputs))
-	byMM := make(map[string]*Output, len(p.Outputs))
-	for _, o := range p.Outputs {
-		n := mmName[o.To]
-		shapes[n] = o.Shape()
-		byMM[n] = o
+// inputOrder is the input order of an output in layout l: RGB by default
+// for the ecosystem layouts, BGR (GLIP's) for the others, which cannot be
+// RGB.
+func inputOrder(l glip.Layout, in glip.InputOrder) (glip.InputOrder, error) {
+	switch {
+	case in == "" && l.Ecosystem():
+		return glip.InputRGB, nil
+	case in == "" || in == glip.InputBGR:
+		return glip.InputBGR, nil
+	case in == glip.InputRGB && l.Ecosystem():
+		return glip.InputRGB, nil
+	case in == glip.InputRGB:
+		return "", fmt.Errorf("--input-order rgb is for the hf, hf-model, timm and torchvision layouts; the %s layout takes GLIP's BGR", l)
+	}
+	return "", fmt.Errorf("unknown input order %q (want rgb or bgr)", in)
+}
+
+// addDropped records state-dict tensors (prefix removed) as dropped.
+func (p *Plan) addDropped(dropped []*ckpt.Tensor) {
+	for _, t := range dropped {
+		cp := *t
+		cp.Name = p.Prefix + t.Name
+		p.Dropped = append(p.Dropped, &cp)
+	}
+}
+
+// addOutput sets o's dtype (mm is its canonical name) and appends it.
+func (p *Plan) addOutput(o *Output, mm string, format Format) error {
+	src := o.Src
+	if err := src.Check(); err != nil {
+		return err
+	}
+	o.DType = outputDType(p.Mode, mm, src.DType, src.Shape)
+	if o.DType == ckpt.Q8_0 && format != "" && format != FormatGGUF {
+		o.DType = ckpt.F32 // f16 scale x int8 is exact in f32
+	}
+	if o.Reorder && src.DType == ckpt.Q8_0 {
+		return fmt.Errorf("tensor %q: a Q8_0 patch-merging tensor cannot be reordered", src.Name)
+	}
+	if src.DType == ckpt.Q8_0 && o.DType != ckpt.Q8_0 && !o.DType.IsFloat() {
+		return fmt.Errorf("tensor %q: cannot convert Q8_0 to %s", src.Name, o.DType)
+	}
+	p.Outputs = append(p.Outputs, o)
+	return nil
+}
+
+// planCanonical plans a conversion through the canonical backbone (b's
+// Mappings: mmpretrain names, GLIP's values): for an ecosystem or mmdet
+// source, or an ecosystem or mmdet output. Every output tensor reads its
+// values through the views glip builds; the report's From names the
+// source tensors.
+func (p *Plan) planCanonical(b *glip.Backbone, opts PlanOptions) error {
+	if p.Layout == glip.LayoutMMDet && p.From == glip.LayoutOfficial {
+		return p.planMMDet(b, opts)
+	}
+	p.addDropped(b.Dropped)
+	if len(b.Mappings) == 0 {
+		return fmt.Errorf("not a GLIP/Swin backbone checkpoint: none of its %d state-dict tensors is a backbone tensor", len(b.Dropped))
+	}
+	fromOf := map[string]string{} // canonical name -> source name(s)
+	var canon []canonTensor
+	for _, m := range b.Mappings {
+		from := m.From
+		if len(m.Sources) > 0 {
+			from = strings.Join(m.Sources, "+")
+		}
+		if from == "" {
+			from = "(" + string(m.Transform) + ")"
+		}
+		fromOf[m.To] = from
+		canon = append(canon, canonTensor{name: m.To, shape: m.Tensor.Shape, from: from})
+	}
+	if p.SourceInputOrder == glip.InputRGB {
+		p.Notes = append(p.Notes, "the source takes RGB input (its metadata says input_order rgb): the patch embedding's input channels are reversed back to GLIP's BGR")
+	}
+	var kept []glip.Mapping
+	switch {
+	case p.Layout == glip.LayoutMMPretrain || p.Layout == glip.LayoutMMDet:
+		for _, m := range b.Mappings {
+			kept = append(kept, glip.Mapping{From: m.To, To: m.To, Transform: m.Transform, Tensor: m.Tensor})
+		}
+		if p.Layout == glip.LayoutMMDet {
+			p.Notes = append(p.Notes, fmt.Sprintf("a %s source holds the backbone only: the mmdet file has the backbone part (backbone.*) and no neck, language model or head", p.From))
+		}
+	case p.Layout == glip.LayoutOfficial:
+		more, _, err := glip.RemapToOfficial(b.Tensors())
+		if err != nil {
+			return err
+		}
+		kept = more
+	default:
+		more, noSlot, err := glip.Export(p.Layout, b.Tensors(), glip.ExportOptions{RGB: p.InputOrder == glip.InputRGB})
+		if err != nil {
+			return err
+		}
+		kept = more
+		p.NoSlot = glip.NoSlotNames(noSlot)
+	}
+	for _, m := range kept {
+		o := &Output{From: fromOf[m.From], To: m.To, Transform: m.Transform, Src: m.Tensor}
+		if m.From != m.To && m.Transform == glip.Kept {
+			o.Transform = glip.Renamed
+		}
+		if err := p.addOutput(o, m.From, opts.Format); err != nil {
+			return err
+		}
+	}
+	if err := p.checkArch(canon, opts.Match); err != nil {
+		return err
+	}
+	p.ecosystemNotes()
+	return nil
+}
+
+// canonTensor is one backbone tensor as the architecture check sees it:
+// its canonical name and shape, and its name in the source.
+type canonTensor struct {
+	name  string
+	shape []int64
+	from  string
+}
+
+// checkArch reads the architecture off the canonical shapes and checks
+// every tensor a Swin backbone of that architecture has.
+func (p *Plan) checkArch(canon []canonTensor, match func(swin.Arch) (zoo.Entry, bool)) error {
+	shapes := make(map[string][]int64, len(canon))
+	byMM := make(map[string]canonTensor, len(canon))
+	for _, c := range canon {
+		shapes[c.name] = c.shape
+		byMM[c.name] = c
 	}
 	a, err := swin.ArchFromShapes(shapes)
 	if err != nil {
@@ -233,14 +371,14 @@ func (p *Plan) checkArch(mmName map[string]string, match func(swin.Arch) (zoo.En
 		if !ok {
 			return fmt.Errorf("not a consistent Swin backbone (%s): %s is missing", a, p.nameOf(ks.Name))
 		}
-		if !slices.Equal(o.Shape(), ks.Shape) {
-			return fmt.Errorf("not a consistent Swin backbone (%s): %s has shape %s, want %s", a, o.From, ckpt.ShapeString(o.Shape()), ckpt.ShapeString(ks.Shape))
+		if !slices.Equal(o.shape, ks.Shape) {
+			return fmt.Errorf("not a consistent Swin backbone (%s): %s has shape %s, want %s", a, o.from, ckpt.ShapeString(o.shape), ckpt.ShapeString(ks.Shape))
 		}
 	}
 	var extra []string
-	for _, o := range p.Outputs {
-		if !expected[mmName[o.To]] {
-			extra = append(extra, o.From)
+	for _, c := range canon {
+		if !expected[c.name] {
+			extra = append(extra, c.from)
 		}
 	}
 	if len(extra) > 0 {

@@ -35,6 +35,27 @@ type Report struct {
 	// summarises the per-tensor errors, the worst tensors first.
 	ConversionError *ErrorSummary `json:"conversion_error"`
 	Warnings        []string      `json:"warnings"`
+	// Ecosystem is set for the hf, hf-model, timm, torchvision and mmdet
+	// layouts: the input order, the window rule, what has no slot.
+	Ecosystem *EcosystemReport `json:"ecosystem,omitempty"`
+}
+
+// EcosystemReport is what a conversion to another library's layout tells
+// beyond the tensors.
+type EcosystemReport struct {
+	// InputOrder is the channel order the output takes (rgb, bgr), and
+	// SourceInputOrder the source's.
+	InputOrder       glip.InputOrder `json:"input_order"`
+	SourceInputOrder glip.InputOrder `json:"source_input_order"`
+	// WindowRule is the window-shift rule of the output library's code,
+	// which the weights were converted for.
+	WindowRule    string   `json:"window_rule"`
+	WindowSummary string   `json:"window_rule_summary"`
+	WindowAsGLIP  bool     `json:"window_rule_is_glip"`
+	NoSlot        []string `json:"no_slot"`
+	Notes         []string `json:"notes"`
+	// Files are the files of a directory output, in the order written.
+	Files []string `json:"files,omitempty"`
 }
 
 // SourceReport describes the source file.
@@ -236,6 +257,17 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 		p("| prefix | tensors | bytes |\n|---|---:|---:|\n")
 		for _, g := range r.Dropped {
 			p("| %s | %d | %s |\n", mdCell(g.Prefix), g.Count, itoa(g.Bytes))
+		}
+	}
+	if e := r.Ecosystem; e != nil {
+		p("\n## Target library\n\n")
+		p("- input order: %s (source: %s)\n", e.InputOrder, e.SourceInputOrder)
+		p("- window rule: %s: %s\n", e.WindowRule, e.WindowSummary)
+		if len(e.Files) > 0 {
+			p("- files: %s\n", strings.Join(e.Files, ", "))
+		}
+		for _, n := range e.Notes {
+			p("- %s\n", n)
 		}
 	}
 	if len(r.Warnings) > 0 {

@@ -28,6 +28,39 @@ type Backbone struct {
 	// ModulePrefix is true when official keys carry DataParallel's
 	// "module.".
 	ModulePrefix bool
+	// InputOrder is the channel order the weights take: InputBGR (GLIP's)
+	// or InputRGB for an RGB export, whose patch embedding Mappings
+	// already turned back to BGR.
+	InputOrder InputOrder
+}
+
+// InputOrder is the channel order of a model's input.
+type InputOrder string
+
+// The input orders.
+const (
+	InputBGR InputOrder = "bgr" // GLIP's: BGR, 0..255, GLIP's mean and std
+	InputRGB InputOrder = "rgb" // RGB in [0, 1] with ImageNet's mean and std
+)
+
+// MetaInputOrder is the metadata key (safetensors __metadata__, a
+// directory's config) that records an export's input order; absent means
+// InputBGR.
+const MetaInputOrder = "input_order"
+
+// MetaWindowRule is the metadata key that records the window-shift rule
+// an export's weights were converted for (see WindowRuleOf).
+const MetaWindowRule = "window_rule"
+
+// ParseInputOrder accepts "bgr" or "rgb" (case-insensitively).
+func ParseInputOrder(s string) (InputOrder, error) {
+	switch InputOrder(strings.ToLower(s)) {
+	case InputBGR:
+		return InputBGR, nil
+	case InputRGB:
+		return InputRGB, nil
+	}
+	return "", fmt.Errorf("unknown input order %q (want rgb or bgr)", s)
 }
 
 // NewBackbone finds the backbone of an open checkpoint: the state dict
@@ -43,6 +76,13 @@ func NewBackbone(c *ckpt.Checkpoint) (*Backbone, error) {
 // its keys show (DetectLayout's when l is ""): for a user who knows better
 // than the keys.
 func BackboneAs(c *ckpt.Checkpoint, l Layout) (*Backbone, error) {
+	return BackboneIn(c, l, "")
+}
+
+// BackboneIn is BackboneAs with the input order of an ecosystem layout's
+// weights given (for a file with no metadata that says it, such as a
+// torchvision .pth); "" takes the metadata's (MetaInputOrder), else BGR.
+func BackboneIn(c *ckpt.Checkpoint, l Layout, in InputOrder) (*Backbone, error) {
 	prefix, sd := c.StateDict()
 	if l == "" {
 		keys := make([]string, len(sd))
@@ -51,7 +91,7 @@ func BackboneAs(c *ckpt.Checkpoint, l Layout) (*Backbone, error) {
 		}
 		l = DetectLayout(keys)
 	}
-	b := &Backbone{Prefix: prefix, Layout: l}
+	b := &Backbone{Prefix: prefix, Layout: l, InputOrder: InputBGR}
 	if prefix != "" {
 		for _, t := range c.Tensors {
 			if !strings.HasPrefix(t.Name, prefix) {
@@ -72,7 +112,7 @@ func BackboneAs(c *ckpt.Checkpoint, l Layout) (*Backbone, error) {
 				break
 			}
 		}
-	case LayoutMMPretrain:
+	case LayoutMMPretrain, LayoutMMDet:
 		for _, t := range sd {
 			if !strings.HasPrefix(t.Name, "backbone.") {
 				b.Dropped = append(b.Dropped, t)
@@ -80,6 +120,22 @@ func BackboneAs(c *ckpt.Checkpoint, l Layout) (*Backbone, error) {
 			}
 			b.Mappings = append(b.Mappings, Mapping{From: t.Name, To: t.Name, Transform: Kept, Tensor: t})
 		}
+	case LayoutHF, LayoutHFModel, LayoutTimm, LayoutTorchvision:
+		order := InputBGR
+		if in != "" {
+			order = in
+		} else if v := c.Metadata[MetaInputOrder]; v != "" {
+			o, err := ParseInputOrder(v)
+			if err != nil {
+				return nil, fmt.Errorf("metadata %s: %w", MetaInputOrder, err)
+			}
+			order = o
+		}
+		kept, dropped, err := Import(b.Layout, sd, order == InputRGB)
+		if err != nil {
+			return nil, err
+		}
+		b.Mappings, b.Dropped, b.InputOrder = kept, dropped, order
 	default:
 		b.Dropped = sd
 	}
@@ -115,6 +171,13 @@ func (b *Backbone) FileName(mm string) string {
 		}
 	}
 	name := mm
+	if b.Layout.Ecosystem() {
+		if nm, err := namingOf(b.Layout, nil); err == nil {
+			if ss, _ := nm.slots(mm, canonStages(b.canonNames())); len(ss) > 0 {
+				name = ss[0].Name
+			}
+		}
+	}
 	if b.Layout == LayoutOfficial {
 		name, _, _ = OfficialName(mm)
 		if !b.ModulePrefix {
@@ -124,6 +187,17 @@ func (b *Backbone) FileName(mm string) string {
 	return b.Prefix + name
 }
 
+// Stages is the number of stages of the backbone's blocks.
+func (b *Backbone) Stages() int { return canonStages(b.canonNames()) }
+
+func (b *Backbone) canonNames() []string {
+	out := make([]string, len(b.Mappings))
+	for i, m := range b.Mappings {
+		out[i] = m.To
+	}
+	return out
+}
+
 // ErrNotBackbone is the error of a checkpoint with no GLIP/Swin backbone.
 type ErrNotBackbone struct {
 	// Tensors is the number of state-dict tensors looked at.
@@ -131,7 +205,7 @@ type ErrNotBackbone struct {
 }
 
 func (e *ErrNotBackbone) Error() string {
-	return fmt.Sprintf("not a GLIP/Swin backbone checkpoint: no module.backbone.body.* (official GLIP) or backbone.stages.* (mmpretrain) keys among its %d tensors", e.Tensors)
+	return fmt.Sprintf("not a GLIP/Swin backbone checkpoint: no official GLIP, mmpretrain, mmdet, HF, timm or torchvision Swin keys among its %d tensors", e.Tensors)
 }
 
 // Require returns b, or an *ErrNotBackbone when it holds no backbone

@@ -56,6 +56,15 @@ var (
 	StdBGR  = [3]float32{57.375, 57.12, 58.395}
 )
 
+// ImageNetMean and ImageNetStd are the normalisation of the RGB
+// ecosystems (timm's IMAGENET_DEFAULT_MEAN and _STD, HF's and
+// torchvision's defaults), in RGB order on values in [0, 1]: MeanBGR and
+// StdBGR divided by 255, in reverse order.
+var (
+	ImageNetMean = [3]float64{0.485, 0.456, 0.406}
+	ImageNetStd  = [3]float64{0.229, 0.224, 0.225}
+)
+
 // OutIndices are the stages whose outputs (and per-output norms) GLIP
 // uses: out_indices (1, 2, 3).
 var OutIndices = []int{1, 2, 3}

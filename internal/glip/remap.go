@@ -21,12 +21,16 @@ const (
 
 // Mapping is one tensor carried through the remap.
 type Mapping struct {
+	// From is the source name; for a tensor made of several (a qkv joined
+	// from query, key and value) the first of Sources.
 	From      string
 	To        string
 	Transform Transform
 	// Tensor is the output tensor (named To). For Reordered its Data
 	// computes the permutation on first read.
 	Tensor *ckpt.Tensor
+	// Sources are the source names of a tensor made of several, in order.
+	Sources []string
 }
 
 // keepForBackbone is step 1 of mmpretrain's glip_to_mmpretrain.py: keep a

@@ -157,6 +157,10 @@ func (in *Inspection) checkBackbone(c *ckpt.Checkpoint, opts InspectOptions) {
 	if opts.NameArch != nil {
 		in.Arch.Name = opts.NameArch(arch)
 	}
+	if b.Layout.Ecosystem() {
+		in.checkLayoutKeys(c, b, arch)
+		return
+	}
 	expected := map[string]bool{}
 	for _, k := range arch.ExpectedKeys(glip.OutIndices) {
 		expected[k.Name] = true
@@ -172,6 +176,50 @@ func (in *Inspection) checkBackbone(c *ckpt.Checkpoint, opts InspectOptions) {
 	for _, m := range b.Mappings {
 		if !expected[m.To] {
 			in.UnexpectedKeys = append(in.UnexpectedKeys, b.Prefix+m.From)
+		}
+	}
+}
+
+// checkLayoutKeys compares the state dict of an ecosystem layout with the
+// keys and shapes that layout gives a backbone of arch (glip.ExpectedKeys):
+// a key of the layout's that is not there is missing; a state-dict key
+// that is neither expected nor one of the library's own keys GLIP has no
+// counterpart for (torchvision's head) is unexpected.
+func (in *Inspection) checkLayoutKeys(c *ckpt.Checkpoint, b *glip.Backbone, arch swin.Arch) {
+	var canon []glip.Key
+	for _, k := range arch.ExpectedKeys(glip.OutIndices) {
+		canon = append(canon, glip.Key{Name: k.Name, Shape: k.Shape})
+	}
+	keys, _, err := glip.LayoutKeys(b.Layout, canon)
+	if err != nil {
+		in.ArchError = err.Error()
+		return
+	}
+	_, sd := c.StateDict()
+	shapes := make(map[string][]int64, len(sd))
+	for _, t := range sd {
+		shapes[t.Name] = t.Shape
+	}
+	expected := map[string]bool{}
+	for _, k := range keys {
+		expected[k.Name] = true
+		got, ok := shapes[k.Name]
+		switch {
+		case !ok:
+			in.MissingKeys = append(in.MissingKeys, b.Prefix+k.Name)
+		case !slices.Equal(got, k.Shape):
+			in.ShapeMismatches = append(in.ShapeMismatches, ShapeMismatch{Name: b.Prefix + k.Name, Shape: got, Expected: k.Shape})
+		}
+	}
+	extra := map[string]bool{}
+	if b.Layout == glip.LayoutTorchvision {
+		for _, k := range glip.TorchvisionExtraKeys {
+			extra[k] = true
+		}
+	}
+	for _, t := range sd {
+		if !expected[t.Name] && !extra[t.Name] {
+			in.UnexpectedKeys = append(in.UnexpectedKeys, b.Prefix+t.Name)
 		}
 	}
 }

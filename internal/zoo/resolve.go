@@ -150,7 +150,15 @@ func Resolve(ctx context.Context, nameOrPath string, opts ResolveOptions) (strin
 	st, statErr := os.Stat(nameOrPath)
 	if statErr == nil {
 		if st.IsDir() {
-			return "", fmt.Errorf("%s: is a directory, not a checkpoint", nameOrPath)
+			// A model directory (config.json beside the weights, as
+			// transformers and timm write them) is read by formats.OpenDir.
+			if _, err := os.Stat(filepath.Join(nameOrPath, "config.json")); err != nil {
+				return "", fmt.Errorf("%s: is a directory, not a checkpoint (nor a model directory with config.json)", nameOrPath)
+			}
+			if opts.SHA256 != "" {
+				return "", fmt.Errorf("%s: --sha256 pins a file, not a model directory", nameOrPath)
+			}
+			return nameOrPath, nil
 		}
 		if opts.Lock != nil && opts.SHA256 == "" {
 			if le, ok := opts.Lock.byFile(filepath.Base(nameOrPath)); ok {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 
 	"github.com/glipctl/glipctl/internal/ckpt"
 	"github.com/glipctl/glipctl/internal/ckpt/gguf"
@@ -13,10 +14,14 @@ import (
 	"github.com/glipctl/glipctl/internal/ckpt/safetensors"
 )
 
-// Open opens the checkpoint at path, whatever its format. The caller must
-// Close the result. Only regular files are read (ckpt.OpenRegular); errors
-// about the file's contents are *ckpt.FormatError.
+// Open opens the checkpoint at path, whatever its format; a directory is
+// opened as a model directory (OpenDir). The caller must Close the result.
+// Only regular files are read (ckpt.OpenRegular); errors about the file's
+// contents are *ckpt.FormatError.
 func Open(path string, opts ckpt.OpenOptions) (*ckpt.Checkpoint, error) {
+	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+		return OpenDir(path, opts)
+	}
 	f, size, err := ckpt.OpenRegular(path)
 	if err != nil {
 		return nil, err
