@@ -9,11 +9,13 @@ and run that library's forward pass on an RGB ImageNet-normalised input.
         # DIR/official.pth (random GLIP weights), DIR/input_bgr.npy (GLIP's
         # input of a random image), DIR/input_rgb.npy (the same image as the
         # RGB pipelines feed it)
-    /usr/bin/python3 scripts/eco_ref.py check --layout L --weights PATH \
-        --official DIR/official.pth --input DIR/input_rgb.npy --out FEATS
+    /usr/bin/python3 scripts/eco_ref.py check --case L:PATH:FEATS [--case ...] \
+        --official DIR/official.pth --input DIR/input_rgb.npy
         # loads PATH (a file, or a directory with config.json) as layout L,
         # exits 1 with a message when the library would not load it, and
-        # writes the features stage1..3 (B, C, H, W) as safetensors
+        # writes the features stage1..3 (B, C, H, W) as safetensors FEATS
+    /usr/bin/python3 scripts/eco_ref.py names --out NAMES.json
+        # torchvision.models.swin_t()'s state-dict names and shapes
 
 torchvision is the real library (Debian's python3-torchvision 0.14). HF
 transformers and timm cannot be installed here; their module names, shapes,
@@ -585,20 +587,34 @@ def check_timm(a, x):
 
 
 def check(a):
-    x = torch.from_numpy(np.load(a.input)).double()
-    try:
-        if a.layout == "torchvision":
-            feats = check_torchvision(a, x)
-        elif a.layout in ("hf", "hf-model"):
-            feats = check_hf(a, x, a.layout)
-        elif a.layout == "timm":
-            feats = check_timm(a, x)
-        else:
-            raise SystemExit(f"unknown layout {a.layout}")
-    except LoadError as e:
-        print(f"{a.layout}: {a.weights}: {e}", file=sys.stderr)
-        return 1
-    ref.save_safetensors(a.out, {f"stage{k}": v.float() for k, v in sorted(feats.items())})
+    status = 0
+    for case in a.case:
+        parts = case.split(":")
+        layout, weights, out = parts[:3]
+        x = torch.from_numpy(np.load(parts[3] if len(parts) > 3 else a.input)).double()
+        a.layout, a.weights = layout, weights
+        try:
+            if layout == "torchvision":
+                feats = check_torchvision(a, x)
+            elif layout in ("hf", "hf-model"):
+                feats = check_hf(a, x, layout)
+            elif layout == "timm":
+                feats = check_timm(a, x)
+            else:
+                raise SystemExit(f"unknown layout {layout}")
+        except LoadError as e:
+            print(f"{layout}: {weights}: {e}", file=sys.stderr)
+            status = 1
+            continue
+        ref.save_safetensors(out, {f"stage{k}": v.float() for k, v in sorted(feats.items())})
+    return status
+
+
+def names(a):
+    """torchvision.models.swin_t()'s state_dict names and shapes, as JSON."""
+    import torchvision
+    sd = torchvision.models.swin_t().state_dict()
+    json.dump([[k, list(v.shape)] for k, v in sd.items()], open(a.out, "w"))
     return 0
 
 
@@ -614,13 +630,13 @@ def main(argv):
     m.add_argument("--seed", type=int, default=1)
     m.add_argument("--out", required=True)
     c = sub.add_parser("check")
-    c.add_argument("--layout", required=True)
-    c.add_argument("--weights", required=True)
+    c.add_argument("--case", action="append", required=True, help="LAYOUT:WEIGHTS:OUT[:INPUT], repeatable")
     c.add_argument("--official", required=True)
     c.add_argument("--input", required=True)
-    c.add_argument("--out", required=True)
+    n = sub.add_parser("names")
+    n.add_argument("--out", required=True)
     a = ap.parse_args(argv)
-    return make(a) if a.cmd == "make" else check(a)
+    return {"make": make, "check": check, "names": names}[a.cmd](a)
 
 
 if __name__ == "__main__":
