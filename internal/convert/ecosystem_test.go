@@ -68,14 +68,16 @@ func glipFeatures(t *testing.T, path, npy string, sem swin.Semantics) map[int][]
 // (--input-order bgr) is fed GLIP's input.
 func TestEcosystemLibraries(t *testing.T) {
 	oracle.Require(t, "torch", "torchvision", "numpy")
+	t.Parallel()
 	for _, m := range []struct {
 		name, embed, depths, heads string
 		window, size               int
 	}{
 		{"t", "32", "2,2,6,2", "1,2,4,8", 7, 224},
-		{"l", "24", "2,2,4,2", "2,4,8,16", 12, 384},
+		{"l", "24", "2,2,2,2", "2,4,8,16", 12, 384},
 	} {
 		t.Run(m.name, func(t *testing.T) {
+			t.Parallel()
 			dir := t.TempDir()
 			ecoPython(t, "make", "--embed", m.embed, "--depths", m.depths, "--heads", m.heads,
 				"--window", fmt.Sprint(m.window), "--size", fmt.Sprint(m.size), "--seed", "7", "--out", dir)
@@ -155,6 +157,7 @@ func TestEcosystemLibraries(t *testing.T) {
 // does not depend on the order).
 func TestTorchvisionNames(t *testing.T) {
 	oracle.Require(t, "torch", "torchvision")
+	t.Parallel()
 	out := filepath.Join(t.TempDir(), "names.json")
 	ecoPython(t, "names", "--out", out)
 	raw, err := os.ReadFile(out)

@@ -162,7 +162,7 @@ func NewPlan(c *ckpt.Checkpoint, opts PlanOptions) (*Plan, error) {
 		source[t.Name] = t
 	}
 	if from.Ecosystem() || layout.Ecosystem() || from == glip.LayoutMMDet || layout == glip.LayoutMMDet {
-		if err := p.planCanonical(b, opts); err != nil {
+		if err := p.planCanonical(b, sd, opts); err != nil {
 			return nil, err
 		}
 		return p, nil
@@ -274,11 +274,17 @@ func (p *Plan) addOutput(o *Output, mm string, format Format) error {
 // source, or an ecosystem or mmdet output. Every output tensor reads its
 // values through the views glip builds; the report's From names the
 // source tensors.
-func (p *Plan) planCanonical(b *glip.Backbone, opts PlanOptions) error {
+func (p *Plan) planCanonical(b *glip.Backbone, sd []*ckpt.Tensor, opts PlanOptions) error {
 	if p.Layout == glip.LayoutMMDet && p.From == glip.LayoutOfficial {
-		return p.planMMDet(b, opts)
+		return p.planMMDet(sd, opts)
 	}
-	p.addDropped(b.Dropped)
+	dropped := b.Dropped
+	if p.From == glip.LayoutMMDet && p.Layout == glip.LayoutOfficial {
+		// The neck, language model and head go back to their official
+		// names after the backbone.
+		dropped = nil
+	}
+	p.addDropped(dropped)
 	if len(b.Mappings) == 0 {
 		return fmt.Errorf("not a GLIP/Swin backbone checkpoint: none of its %d state-dict tensors is a backbone tensor", len(b.Dropped))
 	}
@@ -329,6 +335,13 @@ func (p *Plan) planCanonical(b *glip.Backbone, opts PlanOptions) error {
 		if err := p.addOutput(o, m.From, opts.Format); err != nil {
 			return err
 		}
+	}
+	if p.From == glip.LayoutMMDet && p.Layout == glip.LayoutOfficial {
+		still, err := p.mmdetToOfficial(b, opts.Format)
+		if err != nil {
+			return err
+		}
+		p.addDropped(still)
 	}
 	if err := p.checkArch(canon, opts.Match); err != nil {
 		return err
