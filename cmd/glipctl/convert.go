@@ -47,15 +47,47 @@ type convertOptions struct {
 	Resolve func(ctx context.Context, nameOrPath string) (string, error)
 }
 
-const convertLong = `Convert a GLIP Swin backbone checkpoint to the mmpretrain naming (or back)
-and write it as PyTorch .pth, safetensors or GGUF, with a report.
+const convertLong = `Convert a GLIP Swin backbone checkpoint to the mmpretrain naming (or back,
+or to another library's layout) and write it as PyTorch .pth, safetensors or
+GGUF, with a report.
 
-SRC is a checkpoint file (PyTorch zip or legacy, safetensors, GGUF) or a zoo
-name (see 'glipctl zoo'; "official:NAME" for the official GLIP file). Its
-layout is detected (--from to insist):
-  official    the GLIP repo's checkpoint: {"model": {"module.backbone.body.*": ...}},
-              plus the language backbone, FPN, RPN and optimizer state
-  mmpretrain  keys "backbone.*" (mmpretrain's converted weights)
+SRC is a checkpoint file (PyTorch zip or legacy, safetensors, GGUF), a model
+directory (config.json beside model.safetensors) or a zoo name (see 'glipctl
+zoo'; "official:NAME" for the official GLIP file). Its layout is detected
+(--from to insist):
+  official     the GLIP repo's checkpoint: {"model": {"module.backbone.body.*": ...}},
+               plus the language backbone, FPN, RPN and optimizer state
+  mmpretrain   keys "backbone.*" (mmpretrain's converted weights)
+  mmdet        mmdetection's GLIP detector (backbone.*, neck.*, language_model.*, bbox_head.*)
+  hf, hf-model transformers' SwinBackbone, SwinModel ("swin.")
+  timm         timm's SwinTransformer
+  torchvision  torchvision's SwinTransformer (features.*)
+
+--layout picks the output layout:
+  mmpretrain (default), official
+  mmdet        the whole detector as mmdetection's glip_to_mmdet.py writes it
+               (a .pth byte-identical to torch.save of its output); from a
+               backbone-only source, the backbone part
+  hf, hf-model a directory DST that transformers loads with
+               SwinBackbone/AutoBackbone (hf) or SwinModel (hf-model)
+               .from_pretrained(DST): config.json, model.safetensors (qkv
+               split into query/key/value), preprocessor_config.json
+  timm         a directory DST: model.safetensors and timm's config.json, for
+               timm.create_model(NAME, pretrained=True,
+               pretrained_cfg_overlay=dict(file=DST/model.safetensors), num_classes=0)
+  torchvision  a .pth or .safetensors for SwinTransformer.load_state_dict
+               (all keys but head.*)
+For hf, hf-model, timm and torchvision the patch embedding's input channels
+are reversed by default, so the model takes the library's own RGB input in
+[0, 1] normalised with ImageNet's mean and std (GLIP's BGR mean and std /
+255, reversed) and gives GLIP's features; --input-order bgr keeps GLIP's.
+The report, the safetensors metadata and config.json say which
+(input_order), and which window-shift rule the library runs (window_rule);
+a warning says where that rule differs from GLIP's. A file read back is
+turned back to BGR when its metadata says rgb (--from-input-order for a
+torchvision .pth, which has none). What a layout has no slot for (GLIP's
+per-stage norms but the last in hf-model, timm and torchvision) is dropped
+and named in the report. docs/ecosystems.md describes each library's rules.
 
 An official checkpoint is converted exactly as mmpretrain's
 tools/model_converters/glip_to_mmpretrain.py does it: the same kept keys
@@ -105,12 +137,15 @@ func newConvertCmd(io *IOStreams, runF func(*convertOptions) error) *cobra.Comma
 	opts := &convertOptions{IO: io}
 	cmd := &cobra.Command{
 		Use:   "convert SRC -o DST",
-		Short: "Convert a GLIP checkpoint to mmpretrain names as .pth, safetensors or GGUF",
+		Short: "Convert a GLIP checkpoint to mmpretrain, official, mmdet, HF, timm or torchvision names",
 		Long:  convertLong,
 		Example: `  glipctl convert glip_tiny_model_o365_goldg_cc_sbu.pth -o swin-t.pth
   glipctl convert official:swin-t_glip-pre_3rdparty -o swin-t.safetensors --dtype f16
   glipctl convert swin-t.pth -o swin-t-q8.gguf --dtype q8_0
   glipctl convert swin-t.pth --layout official -o glip-backbone.pth
+  glipctl convert glip_tiny_model_o365_goldg_cc_sbu.pth --layout hf -o swin-t-hf/
+  glipctl convert glip_tiny_model_o365_goldg_cc_sbu.pth --layout mmdet -o glip_tiny_mmdet.pth
+  glipctl convert swin-t-hf/ --layout official -o glip-backbone.pth
   jq '.conversion_error.max_rel_rms_error' swin-t.safetensors.report.json`,
 		Args: exactArgs(1, "convert", "one SRC"),
 		RunE: func(cmd *cobra.Command, args []string) error {

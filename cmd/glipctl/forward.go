@@ -316,6 +316,21 @@ func forwardRun(ctx context.Context, opts *forwardOptions) error {
 	mean, std, outs := forward.ModelPreprocess(model.Arch)
 	if userOuts != nil {
 		outs = userOuts
+	} else {
+		// A layout without GLIP's per-stage norms (hf-model, timm,
+		// torchvision keep only the last) gives the stages it has norms for.
+		var have, lack []int
+		for _, k := range outs {
+			if k == 0 || slices.Contains(model.OutNorms(), k) {
+				have = append(have, k)
+			} else {
+				lack = append(lack, k)
+			}
+		}
+		if len(lack) > 0 && len(have) > 0 {
+			fmt.Fprintf(opts.IO.ErrOut, "glipctl: note: %s has no per-stage norm for stages %s (its layout has no slot for them): output stages %s\n", opts.Model, joinIntList(lack), joinIntList(have))
+			outs = have
+		}
 	}
 	if slices.Contains(outs, 0) && !slices.Contains(model.OutNorms(), 0) {
 		how := "a LayerNorm with weight 1 and bias 0, as mmpretrain initialises a missing norm0"
@@ -627,4 +642,12 @@ func preprocessingString(p forward.Preprocess) string {
 		size = "no-resize"
 	}
 	return fmt.Sprintf("pipeline=%s interp=%s %s mean=%v std=%v", p.Image.Pipeline, p.Image.Interp, size, p.Mean, p.Std)
+}
+
+func joinIntList(v []int) string {
+	s := make([]string, len(v))
+	for i, x := range v {
+		s[i] = strconv.Itoa(x)
+	}
+	return strings.Join(s, ",")
 }
