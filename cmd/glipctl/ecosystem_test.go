@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -14,6 +16,29 @@ import (
 // has norms for, equal to the source's features: an RGB export's patch
 // embedding is turned back to BGR on reading).
 func TestEcosystemCommands(t *testing.T) {
+	t.Run("deterministic", func(t *testing.T) {
+		dir := t.TempDir()
+		var files [2]map[string][]byte
+		for i, d := range []string{"a", "b"} {
+			dst := filepath.Join(dir, d)
+			if code, _, errOut := runCmd(t, "convert", fixture("official_small.pth"), "-o", dst, "--layout", "hf", "--no-sync"); code != 0 {
+				t.Fatalf("convert: exit %d: %s", code, errOut)
+			}
+			files[i] = map[string][]byte{}
+			for _, n := range []string{"model.safetensors", "config.json", "preprocessor_config.json"} {
+				b, err := os.ReadFile(filepath.Join(dst, n))
+				if err != nil {
+					t.Fatal(err)
+				}
+				files[i][n] = b
+			}
+		}
+		for n, b := range files[0] {
+			if !bytes.Equal(b, files[1][n]) {
+				t.Errorf("%s differs between two conversions of the same file", n)
+			}
+		}
+	})
 	dir := t.TempDir()
 	src := fixture("official_small.pth")
 	ref := filepath.Join(dir, "ref.safetensors")
@@ -47,6 +72,12 @@ func TestEcosystemCommands(t *testing.T) {
 		code, out, errOut = runCmd(t, "diff", "--canonical", src, dst, "--atol", "0", "--rtol", "0")
 		if code != 0 {
 			t.Errorf("diff %s: exit %d: %s%s", c.out, code, out, errOut)
+		}
+		if c.layout != "mmdet" { // across layouts, diff compares canonical names by itself
+			code, out, errOut = runCmd(t, "diff", src, dst, "--atol", "0", "--rtol", "0")
+			if code != 0 || !strings.Contains(errOut, "canonical") {
+				t.Errorf("diff %s without --canonical: exit %d: %s%s", c.out, code, out, errOut)
+			}
 		}
 		feats := filepath.Join(dir, c.out+".feats.safetensors")
 		code, out, errOut = runCmd(t, append([]string{"forward", "-m", dst, "-o", feats}, fwd...)...)

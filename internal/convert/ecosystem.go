@@ -13,8 +13,14 @@ import (
 // ecosystemNotes records what a conversion to another library's layout
 // should tell its user: the input order, the tensors without a slot, the
 // library's own keys GLIP has nothing for, and the window rule.
-func (p *Plan) ecosystemNotes() {
+func (p *Plan) ecosystemNotes(format Format) {
 	p.Window = glip.WindowRuleOf(p.Layout)
+	switch {
+	case format == FormatPTH && p.Layout.Ecosystem():
+		p.Notes = append(p.Notes, fmt.Sprintf("a .pth carries no metadata: the input order (%s) and the window rule (%s) are recorded in this report only; convert it back with --from-input-order %s", p.InputOrder, p.Window.ID, p.InputOrder))
+	case format == FormatPTH && p.Layout == glip.LayoutMMDet:
+		p.Notes = append(p.Notes, fmt.Sprintf("the .pth is what glip_to_mmdet.py saves, with no metadata: its input order (bgr, GLIP's) and window rule (%s) are recorded in this report", p.Window.ID))
+	}
 	if !p.Layout.Ecosystem() {
 		return
 	}

@@ -46,7 +46,7 @@ func (p *Plan) planMMDet(sd []*ckpt.Tensor, opts PlanOptions) error {
 	}
 	p.Notes = append(p.Notes, fmt.Sprintf("the whole detector as glip_to_mmdet.py writes it: %d backbone, %d neck, %d language_model, %d bbox_head tensors; %d dropped (its skipped keys, pooler, anchor_generator, resizer, cls_logits)",
 		parts["backbone"], parts["neck"], parts["language_model"], parts["bbox_head"], len(dropped)))
-	p.ecosystemNotes()
+	p.ecosystemNotes(opts.Format)
 	return nil
 }
 

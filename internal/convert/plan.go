@@ -346,7 +346,7 @@ func (p *Plan) planCanonical(b *glip.Backbone, sd []*ckpt.Tensor, opts PlanOptio
 	if err := p.checkArch(canon, opts.Match); err != nil {
 		return err
 	}
-	p.ecosystemNotes()
+	p.ecosystemNotes(opts.Format)
 	return nil
 }
 
