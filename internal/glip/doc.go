@@ -16,12 +16,35 @@
 //   - mmpretrain: mmpretrain's SwinTransformer, keys
 //     "backbone.stages.{i}.blocks.{j}.attn.w_msa.qkv.weight",
 //     "backbone.norm{k}";
-//   - other: neither.
+//   - mmdet: mmdetection 3.x's GLIP detector, the backbone in mmpretrain's
+//     names beside neck.*, language_model.* and bbox_head.* (mmdet.go);
+//   - hf, hf-model: transformers' SwinBackbone and SwinModel (hf.go);
+//   - timm: timm's SwinTransformer (timm.go);
+//   - torchvision: torchvision's SwinTransformer (torchvision.go);
+//   - other: none of these.
 //
-// DetectLayout decides on the first key that settles it: any key under
-// "module.backbone.body." or "backbone.body." makes a state dict official;
-// otherwise a key under "backbone.stages." or
-// "backbone.patch_embed.projection." makes it mmpretrain.
+// DetectLayout decides: any key under "module.backbone.body." or
+// "backbone.body." makes a state dict official; otherwise mmpretrain's
+// keys make it mmpretrain, or mmdet when neck, language-model or head keys
+// come with them; otherwise torchvision's, HF's or timm's own keys name
+// their layout.
+//
+// # Canonical names
+//
+// mmpretrain's names are the canonical names: every layout maps to them
+// and back. Export names a canonical backbone in an ecosystem layout (hf,
+// hf-model, timm, torchvision) and Import reads one back, through the
+// layout's rule tables (naming.go): a rename, the patch-merging reorder
+// (those libraries keep GLIP's concatenation order, the canonical values
+// are in nn.Unfold's), the fused qkv split into query, key and value
+// (HF), and relative_position_index flattened (torchvision) or absent
+// (timm, whose buffer Import recomputes). A canonical tensor the layout has
+// no slot for (GLIP's per-stage norms but the last in hf-model, timm and
+// torchvision) is returned apart, for the report. LayoutKeys gives a
+// layout's expected keys and shapes. ExportOptions.RGB reverses the input
+// channels of the patch embedding for the RGB ecosystems, and Import undoes
+// it; the metadata key MetaInputOrder records the choice and
+// MetaWindowRule the library's window-shift rule (window.go).
 //
 // # The remap
 //
