@@ -289,3 +289,59 @@ func TestEcosystemRoundTrip(t *testing.T) {
 		})
 	}
 }
+
+// TestEcosystemFromQ8 converts a q8_0 GGUF (whose qkv and patch-merging
+// weights of the later stages are Q8_0) to every ecosystem layout and back
+// to mmpretrain names: every value must be the GGUF's, dequantised exactly.
+func TestEcosystemFromQ8(t *testing.T) {
+	dir := t.TempDir()
+	q8 := filepath.Join(dir, "q8.gguf")
+	if _, err := ConvertFile(context.Background(), fixture(t, "official_small.pth"), q8, FileOptions{Options: Options{DType: ToQ8_0, Version: "test"}, NoSync: true}); err != nil {
+		t.Fatal(err)
+	}
+	b, err := glip.NewBackbone(open(t, q8))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string][]float32{}
+	quantised := 0
+	for _, tt := range b.Tensors() {
+		if tt.DType == ckpt.Q8_0 {
+			quantised++
+		}
+		if tt.DType.IsFloat() || tt.DType == ckpt.Q8_0 {
+			if want[tt.Name], err = tt.Float32(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if quantised == 0 {
+		t.Fatal("the GGUF has no Q8_0 tensor")
+	}
+	for _, l := range []glip.Layout{glip.LayoutHF, glip.LayoutHFModel, glip.LayoutTimm, glip.LayoutTorchvision} {
+		mid := filepath.Join(dir, string(l))
+		if l == glip.LayoutTorchvision {
+			mid += ".safetensors"
+		}
+		if _, err := ConvertFile(context.Background(), q8, mid, FileOptions{Options: Options{Layout: l, Version: "test"}, NoSync: true}); err != nil {
+			t.Fatalf("%s: %v", l, err)
+		}
+		back := filepath.Join(dir, string(l)+"_back.safetensors")
+		if _, err := ConvertFile(context.Background(), mid, back, FileOptions{Options: Options{Version: "test"}, NoSync: true}); err != nil {
+			t.Fatalf("%s back: %v", l, err)
+		}
+		for _, g := range open(t, back).Tensors {
+			w, ok := want[g.Name]
+			if !ok {
+				continue
+			}
+			v, err := g.Float32()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(v, w) {
+				t.Errorf("%s: %s differs from the GGUF's values", l, g.Name)
+			}
+		}
+	}
+}

@@ -1,8 +1,10 @@
 package glip
 
 import (
+	"encoding/binary"
 	"fmt"
 	"io"
+	"math"
 	"sync"
 
 	"github.com/glipctl/glipctl/internal/ckpt"
@@ -36,6 +38,9 @@ func renameTransform(from, to string) Transform {
 
 // toSlot makes the layout's tensor of slot s from canonical tensor t.
 func toSlot(t *ckpt.Tensor, s Slot) (*ckpt.Tensor, Transform, error) {
+	if s.Op == OpMerge && t.DType == ckpt.Q8_0 {
+		t = dequantized(t) // Q8_0 blocks do not survive a reorder; f32 holds their values exactly
+	}
 	out := renamed(t, s.Name)
 	switch s.Op {
 	case OpMerge:
@@ -55,8 +60,8 @@ func toSlot(t *ckpt.Tensor, s Slot) (*ckpt.Tensor, Transform, error) {
 		if len(t.Shape) < 1 || len(t.Shape) > 2 || t.Shape[0]%3 != 0 {
 			return nil, "", fmt.Errorf("tensor %q: a fused qkv tensor has shape %s, want (3*C, C) or (3*C)", t.Name, ckpt.ShapeString(t.Shape))
 		}
-		if t.DType == ckpt.Q8_0 {
-			return nil, "", fmt.Errorf("tensor %q: a Q8_0 qkv tensor cannot be split (convert it to f32 first)", t.Name)
+		if t.DType == ckpt.Q8_0 && !q8Rows(t.Shape) {
+			return nil, "", fmt.Errorf("tensor %q: a Q8_0 qkv tensor of shape %s cannot be split by rows (convert it to f32 first)", t.Name, ckpt.ShapeString(t.Shape))
 		}
 		shape := append([]int64{}, t.Shape...)
 		shape[0] /= 3
@@ -77,6 +82,9 @@ func toSlot(t *ckpt.Tensor, s Slot) (*ckpt.Tensor, Transform, error) {
 // fromSlot makes canonical tensor canon from the layout's tensor t of
 // slot s (not OpQKV: see joinQKV).
 func fromSlot(t *ckpt.Tensor, s Slot, canon string) (*ckpt.Tensor, Transform, error) {
+	if s.Op == OpMerge && t.DType == ckpt.Q8_0 {
+		t = dequantized(t)
+	}
 	out := renamed(t, canon)
 	switch s.Op {
 	case OpMerge:
@@ -120,7 +128,7 @@ func joinQKV(canon string, parts [3]*ckpt.Tensor) (*ckpt.Tensor, error) {
 			return nil, fmt.Errorf("%s: %s is %s %s but %s is %s %s", canon, q.Name, q.DType, ckpt.ShapeString(q.Shape), p.Name, p.DType, ckpt.ShapeString(p.Shape))
 		}
 	}
-	if len(q.Shape) < 1 || len(q.Shape) > 2 || q.DType == ckpt.Q8_0 {
+	if len(q.Shape) < 1 || len(q.Shape) > 2 || q.DType == ckpt.Q8_0 && !q8Rows(q.Shape) {
 		return nil, fmt.Errorf("%s: cannot fuse %s tensors of shape %s", canon, q.DType, ckpt.ShapeString(q.Shape))
 	}
 	for _, p := range parts {
@@ -131,6 +139,12 @@ func joinQKV(canon string, parts [3]*ckpt.Tensor) (*ckpt.Tensor, error) {
 	shape := append([]int64{}, q.Shape...)
 	shape[0] *= 3
 	return &ckpt.Tensor{Name: canon, DType: q.DType, Shape: shape, Data: &concatReader{parts: parts[:], size: q.NBytes()}}, nil
+}
+
+// q8Rows tells whether a Q8_0 matrix of this shape splits into rows on
+// block boundaries (its rows are whole 32-element blocks).
+func q8Rows(shape []int64) bool {
+	return len(shape) == 2 && shape[1]%ckpt.Q8Block == 0
 }
 
 // concatReader reads equal-sized tensors one after the other.
@@ -222,4 +236,47 @@ func ReverseChannels(raw []byte, shape []int64, esize int) []byte {
 		}
 	}
 	return out
+}
+
+// dequantized is a Q8_0 tensor as F32 (exact: an f16 scale times an
+// int8), computed on first read.
+func dequantized(t *ckpt.Tensor) *ckpt.Tensor {
+	out := *t
+	out.DType = ckpt.F32
+	out.Data = &lazyBytes{name: t.Name, compute: func() ([]byte, error) {
+		v, err := t.Float32()
+		if err != nil {
+			return nil, err
+		}
+		raw := make([]byte, 4*len(v))
+		for i, x := range v {
+			binary.LittleEndian.PutUint32(raw[4*i:], math.Float32bits(x))
+		}
+		return raw, nil
+	}}
+	return &out
+}
+
+// lazyBytes is data computed on first read.
+type lazyBytes struct {
+	name    string
+	compute func() ([]byte, error)
+	once    sync.Once
+	data    []byte
+	err     error
+}
+
+func (l *lazyBytes) ReadAt(p []byte, off int64) (int, error) {
+	l.once.Do(func() { l.data, l.err = l.compute() })
+	if l.err != nil {
+		return 0, l.err
+	}
+	if off < 0 || off > int64(len(l.data)) {
+		return 0, fmt.Errorf("tensor %q: read at %d outside %d bytes", l.name, off, len(l.data))
+	}
+	n := copy(p, l.data[off:])
+	if n < len(p) {
+		return n, io.EOF
+	}
+	return n, nil
 }
