@@ -59,8 +59,8 @@
 // the per-call state from a sync.Pool: no allocation per call in steady
 // state.
 //
-// Kernels are chosen at run time with golang.org/x/sys/cpu, the widest
-// first:
+// Kernels are chosen at run time (on amd64 with golang.org/x/sys/cpu),
+// the widest first:
 //
 //   - avx512: Go assembly for AVX-512F. 14×32 tiles: 28 zmm accumulators,
 //     two B vectors and one A broadcast in flight per k step, unrolled 4
@@ -84,10 +84,35 @@
 //     blocks in assembly. GELU is vectorised in assembly (gelu_amd64.s,
 //     about 1.2 ns a value on one core, like torch's own GELU; the same
 //     GELU in Go with float64 math is 25 times slower).
-//   - go: portable pure Go on the same packed layout and tile shape, used
-//     on other architectures and with -tags purego.
+//   - neon: Go assembly for arm64's ASIMD, which every arm64 CPU has, so
+//     it is always chosen there. 8×12 tiles: 24 accumulators (V8..V31);
+//     a k step loads 12 floats of the B panel and the 8 A values (two
+//     vector loads from a packed panel, used by lane; eight broadcast
+//     loads from A read in place) and does 24 FMLAs; edge tiles are
+//     spilled to the frame and stored float by float. mc=128, kc=256,
+//     nc=1020 (for a 1 MiB L2 and a 64 KiB L1; not tuned). The Go
+//     assembler lacks most vector floating-point instructions: they are
+//     instruction words (neon_arm64.h). What holds across architectures:
+//     kc is the x86-64 kernels', FMLA rounds once as VFMADD does, and
+//     every element is one fused chain in increasing k, then the bias
+//     and the residual are added, so the products are bit for bit the
+//     avx2 kernel's;
+//     GELU (gelu_arm64.s) does the operations of gelu_amd64.s in the
+//     same order (the same polynomials, an FMA where it has one, the
+//     same division and rounding to nearest even) four lanes at a time,
+//     so it gives the same bits too (NaN payloads aside). Whole forward
+//     passes are not promised the same bits on both: the rest of them is
+//     Go code, which the compiler fuses into FMAs on arm64 and not on
+//     amd64. No machine of this project is arm64: the kernel is tested
+//     under qemu-user (scripts/arm64_emulated.sh runs this package's
+//     tests on an emulated arm64, and compares the neon kernel's results
+//     on every test shape with a file of the avx2 kernel's, bit for
+//     bit), and its speed has not been measured on real hardware.
+//   - go: portable pure Go on the same packed layout and tile shape as
+//     avx2, used on other architectures and with -tags purego.
 //
 // GLIPCTL_GEMM=avx2 or GLIPCTL_GEMM=go picks a narrower kernel than the
-// CPU allows (for a comparison, or where the wide one is slower); an
-// unknown or unavailable name is ignored.
+// CPU allows (for a comparison, or where the wide one is slower); on
+// arm64 GLIPCTL_GEMM=go picks the portable kernel. An unknown or
+// unavailable name is ignored.
 package gemm

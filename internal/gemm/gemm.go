@@ -36,7 +36,8 @@ type Epilogue struct {
 	LdResidual int
 }
 
-// Name is the name of the kernel the Kernel runs ("avx2", "go").
+// Name is the name of the kernel the Kernel runs ("avx512", "avx2",
+// "neon", "go").
 func (kr Kernel) Name() string { return kr.pick().name }
 
 func (kr Kernel) pick() *impl {

@@ -83,3 +83,12 @@ func TestAssemblyKernelsAgree(t *testing.T) {
 }
 
 func slices32(s []float32) []float32 { return append([]float32(nil), s...) }
+
+// bitsImpl: on amd64 TestSameBitsAcrossArchitectures writes the avx2
+// kernel's results, the reference of the other architectures.
+func bitsImpl(t *testing.T) (im *impl, write bool) {
+	if !(cpu.X86.HasAVX2 && cpu.X86.HasFMA) {
+		t.Fatal("writing the reference needs the avx2 kernel: this CPU has no AVX2+FMA")
+	}
+	return avx2Impl, true
+}
