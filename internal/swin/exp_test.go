@@ -7,7 +7,7 @@ import (
 )
 
 // TestExpSubSum checks the softmax exponentials (assembly where the CPU
-// has AVX2, and the Go expf) against math.Exp in float64: a few ulps, on
+// has AVX2, and on arm64; the Go expf) against math.Exp in float64: a few ulps, on
 // lengths with and without a tail of len%8 values.
 func TestExpSubSum(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
@@ -41,7 +41,7 @@ func TestExpSubSum(t *testing.T) {
 }
 
 // TestScaleBiasMax checks the first pass of the softmax (assembly where
-// the CPU has AVX2) against the Go version, with and without a mask.
+// the CPU has AVX2, and on arm64) against the Go version, with and without a mask.
 func TestScaleBiasMax(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
 	for _, n := range []int{1, 7, 8, 49, 144, 150} {
