@@ -170,7 +170,7 @@ pkgdir=$(go list -f '{{.Dir}}' "$pkg") || die "go list $pkg failed"
 say "building $pkg (go test -c) and scripts/avx512init"
 CGO_ENABLED=0 go test -c -ldflags='-s -w' -o "$root/pkg.test" "$pkg"
 [[ -x $root/pkg.test ]] || die "$pkg has no test files"
-CGO_ENABLED=0 go build -ldflags='-s -w' -o "$root/init" ./scripts/avx512init
+(cd "$repo/scripts/avx512init" && CGO_ENABLED=0 go build -ldflags='-s -w' -o "$root/init" .)
 # The test runs in /pkg, as go test runs it in the package directory.
 if [[ -d $pkgdir/testdata ]]; then
 	cp -r "$pkgdir/testdata" "$root/pkg/testdata"
