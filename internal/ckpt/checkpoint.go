@@ -16,6 +16,7 @@ const (
 	FormatTorchLegacy Format = "pytorch-legacy"
 	FormatSafetensors Format = "safetensors"
 	FormatGGUF        Format = "gguf"
+	FormatONNX        Format = "onnx"
 )
 
 // Leaf is a non-tensor value of a checkpoint (an iteration count, a

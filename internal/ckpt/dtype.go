@@ -2,7 +2,7 @@
 // bytes are read on demand from wherever a checkpoint format keeps them.
 //
 // The format readers and writers live in sub-packages (pth, safetensors,
-// gguf); package formats opens any of them by sniffing the file.
+// gguf, onnx); package formats opens any of them by sniffing the file.
 //
 // What every reader guarantees: it opens only regular files (OpenRegular);
 // every size it computes from a header field (element counts, block and

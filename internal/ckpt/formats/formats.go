@@ -10,6 +10,7 @@ import (
 
 	"github.com/glipctl/glipctl/internal/ckpt"
 	"github.com/glipctl/glipctl/internal/ckpt/gguf"
+	"github.com/glipctl/glipctl/internal/ckpt/onnx"
 	"github.com/glipctl/glipctl/internal/ckpt/pth"
 	"github.com/glipctl/glipctl/internal/ckpt/safetensors"
 )
@@ -51,6 +52,9 @@ func Read(r io.ReaderAt, size int64, name string, opts ckpt.OpenOptions) (*ckpt.
 		return safetensors.Read(r, size, name)
 	case ckpt.FormatGGUF:
 		return gguf.Read(r, size, name)
+	case ckpt.FormatONNX:
+		c, _, err := onnx.Read(r, size, name)
+		return c, err
 	}
 	return nil, &ckpt.FormatError{File: name, Offset: -1, Err: errors.New("not a checkpoint (unrecognised format)")}
 }
@@ -66,6 +70,8 @@ func Detect(head []byte) ckpt.Format {
 		return ckpt.FormatTorchLegacy
 	case len(head) >= 9 && head[8] == '{' && head[6] == 0 && head[7] == 0:
 		return ckpt.FormatSafetensors
+	case onnx.Detect(head):
+		return ckpt.FormatONNX
 	}
 	return ""
 }
