@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 	"github.com/glipctl/glipctl/internal/cli"
 	"github.com/glipctl/glipctl/internal/convert"
 	"github.com/glipctl/glipctl/internal/glip"
+	"github.com/glipctl/glipctl/internal/swin"
 )
 
 type convertOptions struct {
@@ -43,6 +45,12 @@ type convertOptions struct {
 	// Zoo carries --offline, --cache-dir and --mirror; a SRC that is not a
 	// file is resolved as a zoo name.
 	Zoo cli.Zoo
+	// ONNX output: the input size ("384" or "HxW"), the output stages
+	// ("1,2,3"), the semantics and the opset; "" or 0 for the defaults.
+	Size       string
+	OutIndices string
+	Semantics  string
+	Opset      int
 	// Resolve overrides zoo.Resolve (tests).
 	Resolve func(ctx context.Context, nameOrPath string) (string, error)
 }
@@ -97,12 +105,28 @@ passes through. --layout official writes the inverse (GLIP names, the
 inverse reorder, {"model": ...} in a .pth), so official -> mmpretrain ->
 official is bit-exact. Tensors that are dropped are never read.
 
-The output format comes from DST's extension (.pth, .pt, .safetensors, .gguf)
-or --to. A .pth is what torch.save(OrderedDict) writes (torch 1.13's zip
+The output format comes from DST's extension (.pth, .pt, .safetensors, .gguf,
+.onnx) or --to. A .pth is what torch.save(OrderedDict) writes (torch 1.13's zip
 format, byte for byte). safetensors metadata and GGUF key/values record the
 source file and its sha256, the layout, the architecture, image size and
 preprocessing (mean, std, BGR), and the glipctl version. GGUF tensor names
 use the short-v1 scheme (names over 63 bytes).
+
+An .onnx output (or --to onnx) is the Swin backbone's forward pass as an
+ONNX graph (IR version 8) that ONNX Runtime, OpenVINO and TensorRT run: input
+"pixel_values", float32 (N, 3, H, W), normalised as 'glipctl forward'
+normalises (the channel order, mean and std are in the model's
+metadata_props); outputs "stage1", "stage2", "stage3" (--out-indices),
+float32 (N, C, H', W'). N is free; H and W are fixed by --size (N or HxW,
+default the zoo model's image size), since the window partition, padding
+and masks depend on them. --semantics (mmpretrain, the default, or glip)
+picks the shift and padding rule as 'glipctl forward' does; mmpretrain
+refuses a --size whose last feature map is smaller than the window.
+--opset 17 (default) uses LayerNormalization, 13 to 16 its decomposition.
+--dtype f16 stores the weights in f16, cast to f32 where they are used; the
+default is f32. metadata_props record the source file and sha256, the
+layout, architecture, semantics, input size, mean, std, channel order and
+the glipctl version.
 
 --dtype converts the float tensors (keep, f32, f16, bf16; q8_0 for GGUF:
 2-D weights whose rows are multiples of 32, the other floats f32), rounding
@@ -146,6 +170,8 @@ func newConvertCmd(io *IOStreams, runF func(*convertOptions) error) *cobra.Comma
   glipctl convert glip_tiny_model_o365_goldg_cc_sbu.pth --layout hf -o swin-t-hf/
   glipctl convert glip_tiny_model_o365_goldg_cc_sbu.pth --layout mmdet -o glip_tiny_mmdet.pth
   glipctl convert swin-t-hf/ --layout official -o glip-backbone.pth
+  glipctl convert swin-l.pth -o swin-l.onnx --size 384 --dtype f16
+  glipctl convert swin-t.pth -o swin-t-glip.onnx --semantics glip --size 480x640 --opset 13
   jq '.conversion_error.max_rel_rms_error' swin-t.safetensors.report.json`,
 		Args: exactArgs(1, "convert", "one SRC"),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -165,7 +191,7 @@ func newConvertCmd(io *IOStreams, runF func(*convertOptions) error) *cobra.Comma
 	}
 	fs := cmd.Flags()
 	fs.StringVarP(&opts.Dst, "output", "o", "", "write the converted checkpoint to `DST`")
-	fs.StringVar(&opts.To, "to", "", "output `format`: pth, safetensors or gguf (default: from DST's extension)")
+	fs.StringVar(&opts.To, "to", "", "output `format`: pth, safetensors, gguf or onnx (default: from DST's extension)")
 	fs.StringVar(&opts.From, "from", "auto", "source `layout`: official, mmpretrain, mmdet, hf, hf-model, timm, torchvision or auto")
 	fs.StringVar(&opts.Layout, "layout", "mmpretrain", "output `layout`: mmpretrain, official, mmdet, hf, hf-model, timm or torchvision")
 	fs.StringVar(&opts.InputOrder, "input-order", "", "input channel `order` of the output: rgb (default for hf, hf-model, timm, torchvision) or bgr (GLIP's)")
@@ -177,8 +203,59 @@ func newConvertCmd(io *IOStreams, runF func(*convertOptions) error) *cobra.Comma
 	fs.BoolVarP(&opts.Quiet, "quiet", "q", false, "no progress, notes or summary on standard error")
 	fs.BoolVar(&opts.Rehash, "rehash", false, "hash SRC even if the digest cache has its sha256 (and refresh the entry)")
 	fs.BoolVar(&opts.NoSync, "no-sync", false, "do not fsync DST and the reports before renaming them (faster; not crash-safe)")
+	fs.StringVar(&opts.Size, "size", "", "ONNX: input `size`, N or HxW (default: the zoo model's image size)")
+	fs.StringVar(&opts.OutIndices, "out-indices", "", "ONNX: output `stages`, comma-separated (default 1,2,3)")
+	fs.StringVar(&opts.Semantics, "semantics", "", "ONNX: backbone `semantics`, mmpretrain (default) or glip")
+	fs.IntVar(&opts.Opset, "opset", 0, "ONNX: opset `version`, 13..17 (default 17)")
 	opts.Zoo.AddFlags(fs)
 	return cmd
+}
+
+// graph parses the ONNX flags; given for another format they are a usage
+// error.
+func (opts *convertOptions) graph(f convert.Format) (convert.GraphOptions, error) {
+	var g convert.GraphOptions
+	if f != convert.FormatONNX {
+		for _, c := range []struct {
+			name string
+			set  bool
+		}{{"--size", opts.Size != ""}, {"--out-indices", opts.OutIndices != ""}, {"--semantics", opts.Semantics != ""}, {"--opset", opts.Opset != 0}} {
+			if c.set {
+				return g, usageError("%s is only for ONNX output (.onnx or --to onnx)", c.name)
+			}
+		}
+		return g, nil
+	}
+	if opts.Size != "" {
+		hs, ws, sq := strings.Cut(strings.ToLower(opts.Size), "x")
+		if !sq {
+			ws = hs
+		}
+		h, err1 := strconv.Atoi(hs)
+		w, err2 := strconv.Atoi(ws)
+		if err1 != nil || err2 != nil || h <= 0 || w <= 0 || h > 1<<15 || w > 1<<15 {
+			return g, usageError("--size %q: want N or HxW, positive (at most 32768)", opts.Size)
+		}
+		g.Height, g.Width = h, w
+	}
+	if opts.OutIndices != "" {
+		for _, s := range strings.Split(opts.OutIndices, ",") {
+			k, err := strconv.Atoi(strings.TrimSpace(s))
+			if err != nil || k < 0 {
+				return g, usageError("--out-indices %q: want stage numbers like 1,2,3", opts.OutIndices)
+			}
+			g.OutIndices = append(g.OutIndices, k)
+		}
+	}
+	if opts.Semantics != "" {
+		sem, err := swin.ParseSemantics(opts.Semantics)
+		if err != nil {
+			return g, usageError("--semantics: %v", err)
+		}
+		g.Semantics = sem
+	}
+	g.Opset = opts.Opset
+	return g, nil
 }
 
 // check turns the flag values into usage errors.
@@ -195,8 +272,12 @@ func (opts *convertOptions) check() error {
 	if err != nil {
 		return err
 	}
+	g, err := opts.graph(f)
+	if err != nil {
+		return err
+	}
 	o := convert.Options{Format: f, DType: mode, Layout: glip.Layout(strings.ToLower(opts.Layout)), From: glip.Layout(strings.ToLower(opts.From)),
-		InputOrder: in, SourceInputOrder: from}
+		InputOrder: in, SourceInputOrder: from, Graph: g}
 	if err := o.Check(); err != nil {
 		return optionUsage(err)
 	}
@@ -235,7 +316,7 @@ func (opts *convertOptions) format() (convert.Format, error) {
 	ext, extOK := convert.FormatFromPath(opts.Dst)
 	if opts.To == "" {
 		if !extOK {
-			return "", usageError("cannot tell the output format of %q: use a .pth, .safetensors or .gguf name, or --to", opts.Dst)
+			return "", usageError("cannot tell the output format of %q: use a .pth, .safetensors, .gguf or .onnx name, or --to", opts.Dst)
 		}
 		return ext, nil
 	}
@@ -266,6 +347,10 @@ func convertRun(opts *convertOptions) error {
 	if err != nil {
 		return err
 	}
+	g, err := opts.graph(f)
+	if err != nil {
+		return err
+	}
 	from := glip.Layout(strings.ToLower(opts.From))
 	if from == "auto" {
 		from = ""
@@ -284,7 +369,7 @@ func convertRun(opts *convertOptions) error {
 	fo := convert.FileOptions{
 		Options: convert.Options{
 			Format: f, From: from, Layout: glip.Layout(strings.ToLower(opts.Layout)), DType: mode, Version: version,
-			InputOrder: inOrder, SourceInputOrder: fromOrder,
+			InputOrder: inOrder, SourceInputOrder: fromOrder, Graph: g,
 		},
 		Force:      opts.Force,
 		ReportBase: opts.Report,

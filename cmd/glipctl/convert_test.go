@@ -55,7 +55,7 @@ func TestConvertUsageErrors(t *testing.T) {
 		{"convert", src, "-o", filepath.Join(dir, "x.pth"), "--dtype", "q8_0"},
 		{"convert", src, "-o", filepath.Join(dir, "x.safetensors"), "--dtype", "q8_0"},
 		{"convert", src, "-o", filepath.Join(dir, "x.gguf"), "--to", "pth"},
-		{"convert", src, "-o", filepath.Join(dir, "x.out"), "--to", "onnx"},
+		{"convert", src, "-o", filepath.Join(dir, "x.out"), "--to", "tflite"},
 		{"convert", src, "-o", filepath.Join(dir, "x.gguf"), "--layout", "official"},
 		{"convert", src, "-o", filepath.Join(dir, "x.pth"), "--layout", "caffe"},
 		{"convert", src, "-o", filepath.Join(dir, "x.pth"), "--from", "caffe"},

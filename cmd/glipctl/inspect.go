@@ -45,7 +45,7 @@ window; named Swin-T or Swin-L when it matches a zoo model) with the keys the
 backbone is missing or has in excess.
 
 FILE is a PyTorch checkpoint (zip or legacy format: .pth, .pt, .bin),
-safetensors or GGUF, or a zoo name (see 'glipctl zoo'; "official:NAME" for the
+safetensors, GGUF or ONNX (its initializers, opset, inputs and outputs), or a zoo name (see 'glipctl zoo'; "official:NAME" for the
 official GLIP file), downloaded on first use, or an http(s) URL: its header
 is read with HTTP Range requests (for a PyTorch zip, the central directory,
 the entries' headers and data.pkl), never the weights; --stats fetches only

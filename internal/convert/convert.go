@@ -2,7 +2,8 @@
 // GLIP naming to mmpretrain's (exactly as mmpretrain's
 // tools/model_converters/glip_to_mmpretrain.py does it) or back, written as
 // a PyTorch .pth, safetensors or GGUF file, with an optional dtype
-// conversion, and a report of what was done.
+// conversion, and a report of what was done; or as an ONNX graph of the
+// backbone (internal/onnxgraph) holding the converted weights.
 //
 // A conversion streams: each kept tensor is read from the source in
 // chunks, reordered and converted, and written; tensors that are dropped
@@ -25,6 +26,7 @@ import (
 
 	"github.com/glipctl/glipctl/internal/ckpt"
 	"github.com/glipctl/glipctl/internal/ckpt/gguf"
+	"github.com/glipctl/glipctl/internal/ckpt/onnx"
 	"github.com/glipctl/glipctl/internal/ckpt/pth"
 	"github.com/glipctl/glipctl/internal/ckpt/safetensors"
 	"github.com/glipctl/glipctl/internal/digest"
@@ -42,6 +44,7 @@ const (
 	FormatPTH         Format = "pth"
 	FormatSafetensors Format = "safetensors"
 	FormatGGUF        Format = "gguf"
+	FormatONNX        Format = "onnx"
 )
 
 // ParseFormat parses a --to value.
@@ -53,12 +56,14 @@ func ParseFormat(s string) (Format, error) {
 		return FormatSafetensors, nil
 	case "gguf":
 		return FormatGGUF, nil
+	case "onnx":
+		return FormatONNX, nil
 	}
-	return "", fmt.Errorf("unknown output format %q (want pth, safetensors or gguf)", s)
+	return "", fmt.Errorf("unknown output format %q (want pth, safetensors, gguf or onnx)", s)
 }
 
 // FormatFromPath tells the output format from a file name's extension
-// (.pth, .pt, .safetensors, .gguf).
+// (.pth, .pt, .safetensors, .gguf, .onnx).
 func FormatFromPath(path string) (Format, bool) {
 	switch strings.ToLower(filepath.Ext(path)) {
 	case ".pth", ".pt":
@@ -67,6 +72,8 @@ func FormatFromPath(path string) (Format, bool) {
 		return FormatSafetensors, true
 	case ".gguf":
 		return FormatGGUF, true
+	case ".onnx":
+		return FormatONNX, true
 	}
 	return "", false
 }
@@ -92,15 +99,31 @@ type Options struct {
 	Progress func(written, total int64)
 	// Match finds the zoo entry of an architecture; nil uses zoo.Match.
 	Match func(swin.Arch) (zoo.Entry, bool)
+	// Graph are the choices of an ONNX output.
+	Graph GraphOptions
+}
+
+// GraphOptions are the choices of an ONNX output (see onnxgraph.Options).
+type GraphOptions struct {
+	// Height and Width are the input size; 0 means the zoo model's
+	// img_size.
+	Height, Width int
+	// OutIndices are the output stages; nil means swin.DefaultOutIndices.
+	OutIndices []int
+	// Semantics is the backbone semantics baked into the graph ("" is
+	// mmpretrain).
+	Semantics swin.Semantics
+	// Opset is 13..17; 0 means 17.
+	Opset int
 }
 
 // Check validates the combination of options (the errors are usage
 // mistakes).
 func (o Options) Check() error {
 	switch o.Format {
-	case FormatPTH, FormatSafetensors, FormatGGUF:
+	case FormatPTH, FormatSafetensors, FormatGGUF, FormatONNX:
 	default:
-		return fmt.Errorf("unknown output format %q (want pth, safetensors or gguf)", o.Format)
+		return fmt.Errorf("unknown output format %q (want pth, safetensors, gguf or onnx)", o.Format)
 	}
 	mode := o.DType
 	if mode == "" {
@@ -108,6 +131,11 @@ func (o Options) Check() error {
 	}
 	if _, err := ParseDTypeMode(string(mode)); err != nil {
 		return err
+	}
+	if o.Format == FormatONNX {
+		if err := o.checkGraph(mode); err != nil {
+			return err
+		}
 	}
 	if mode == ToQ8_0 && o.Format != FormatGGUF {
 		return &OptionError{Option: "dtype", Err: fmt.Errorf("q8_0 is only for GGUF output, not %s", o.Format)}
@@ -225,7 +253,11 @@ func convert(ctx context.Context, c *ckpt.Checkpoint, src Source, w io.Writer, o
 	fail := func(err error) (*Report, error) {
 		return nil, srcError(ctx, src, err)
 	}
-	plan, err := NewPlan(c, PlanOptions{From: opts.From, Layout: opts.Layout, Mode: opts.DType, Format: opts.Format, Match: opts.Match,
+	mode := opts.DType
+	if opts.Format == FormatONNX && (mode == "" || mode == Keep) {
+		mode = ToF32 // an ONNX graph holds f32 (or f16) weights
+	}
+	plan, err := NewPlan(c, PlanOptions{From: opts.From, Layout: opts.Layout, Mode: mode, Format: opts.Format, Match: opts.Match,
 		InputOrder: opts.InputOrder, SourceInputOrder: opts.SourceInputOrder})
 	if err != nil {
 		return fail(err)
@@ -258,6 +290,7 @@ func convert(ctx context.Context, c *ckpt.Checkpoint, src Source, w io.Writer, o
 	}()
 	cw := &countingWriter{w: aw, total: total, progress: opts.Progress}
 	var srcSHA digest.Digest
+	var graph *GraphReport
 	switch opts.Format {
 	case FormatPTH:
 		po := pth.WriteOptions{}
@@ -275,6 +308,17 @@ func convert(ctx context.Context, c *ckpt.Checkpoint, src Source, w io.Writer, o
 			return fail(err)
 		}
 		err = gguf.Write(cw, plan.ggufMetadata(src, srcSHA.SHA256, opts.Version), tensors, gguf.WriteOptions{Alignment: gguf.DefaultAlign, ShortNames: true})
+	case FormatONNX:
+		if srcSHA, err = src.sha256(); err != nil {
+			return fail(err)
+		}
+		var m *onnx.Model
+		if m, err = plan.onnxModel(tensors, src, srcSHA.SHA256, opts); err != nil {
+			return fail(err)
+		}
+		datas = usedData(datas, m)
+		graph = graphReport(m)
+		err = onnx.Write(cw, m)
 	}
 	if err != nil {
 		return fail(err)
@@ -301,6 +345,7 @@ func convert(ctx context.Context, c *ckpt.Checkpoint, src Source, w io.Writer, o
 	r.Source = SourceReport{Path: src.Path, Format: c.Format, Bytes: src.Size, SHA256: srcSHA.SHA256,
 		SHA256Source: sha256Source(srcSHA), StateDictPrefix: plan.Prefix}
 	r.Output.Format = opts.Format
+	r.Output.Graph = graph
 	r.Output.Bytes = cw.n
 	r.Output.SHA256 = hex.EncodeToString(aw.Sum())
 	return r, nil

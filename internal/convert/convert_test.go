@@ -797,7 +797,7 @@ func TestBadInput(t *testing.T) {
 // TestOptionsCheck: combinations that are usage mistakes.
 func TestOptionsCheck(t *testing.T) {
 	for _, o := range []Options{
-		{Format: "onnx"},
+		{Format: "tflite"},
 		{Format: FormatPTH, DType: ToQ8_0},
 		{Format: FormatSafetensors, DType: ToQ8_0},
 		{Format: FormatGGUF, Layout: glip.LayoutOfficial},

@@ -78,6 +78,8 @@ type OutputReport struct {
 	Bytes  int64     `json:"bytes"`
 	SHA256 string    `json:"sha256"`
 	DType  DTypeMode `json:"dtype"`
+	// Graph describes an ONNX output's graph (absent for other formats).
+	Graph *GraphReport `json:"graph,omitempty"`
 }
 
 // LayoutReport gives the detected, assumed and output layouts.
@@ -211,6 +213,10 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 	p("| output sha256 | `%s` |\n", r.Output.SHA256)
 	p("| layout | %s (detected %s) -> %s |\n", r.Layout.From, r.Layout.Detected, r.Layout.Output)
 	p("| dtype | %s |\n", r.Output.DType)
+	if g := r.Output.Graph; g != nil {
+		p("| ONNX graph | input %s, %s semantics, opset %d, outputs %s, %d nodes, %d initializers (%s bytes) |\n",
+			g.InputSize, g.Semantics, g.Opset, joinInts(g.OutIndices), g.Nodes, g.Initializers, itoa(g.InitializerBytes))
+	}
 	name := r.Arch.Model
 	if name == "" {
 		name = "no zoo model"

@@ -147,6 +147,20 @@ func (in *Inspection) checkBackbone(c *ckpt.Checkpoint, opts InspectOptions) {
 	if b.Layout == glip.LayoutOther {
 		return
 	}
+	if c.Format == ckpt.FormatONNX {
+		// A graph holds the weights it uses, the relative position tables
+		// expanded: its architecture is the one it records.
+		var arch swin.Arch
+		if err := json.Unmarshal([]byte(c.Metadata["arch"]), &arch); err != nil {
+			in.ArchError = "an ONNX graph without glipctl's arch metadata"
+			return
+		}
+		in.Arch = &ArchInfo{Arch: arch}
+		if opts.NameArch != nil {
+			in.Arch.Name = opts.NameArch(arch)
+		}
+		return
+	}
 	shapes := b.Shapes()
 	arch, err := swin.ArchFromShapes(shapes)
 	if err != nil {
