@@ -19,6 +19,15 @@ on PyTorch, as a whole process or timed in process.
         in process: load once, warm up, time K forward passes; prints
         "best_ms median_ms". --chunk B runs the input batch B images at
         a time (a batch of 32 as 4 passes of 8, say).
+    forward_torch.py images --weights W --out feats.safetensors [--threads N]
+                         [--impl torchvision|ref] [--chunk B] IMAGE...
+        what `glipctl forward -m W IMAGE... -o feats.safetensors` does, in
+        Python: import torch, load the weights, decode each image with PIL
+        (Image.open(p).convert("RGB")), resize it to 224x224 BILINEAR,
+        normalise it in BGR order with GLIP's mean and std (float32), run
+        the forward pass on the stacked batch (B images at a time with
+        --chunk B) and save the features as "{base name}/stage{K}", the
+        names glipctl gives several inputs.
 
 --impl torchvision (default) runs torchvision's SwinTransformer (its shift
 rule equals mmpretrain's on square maps, docs/glip.md section 7) loaded with the
@@ -66,6 +75,41 @@ def load(path):
     return {k: v for k, v in ref.load_weights(path).items()}
 
 
+# GLIP's pixel mean and std, in BGR order (0..255).
+MEAN_BGR = (103.53, 116.28, 123.675)
+STD_BGR = (57.375, 57.12, 58.395)
+
+
+def images(a, sd):
+    """The images subcommand: PIL decode, resize, normalise, forward, save."""
+    import numpy as np
+    import torch
+    from PIL import Image
+    import swin_ref as ref
+    names = [os.path.basename(p) for p in a.images]
+    if len(set(names)) != len(names):
+        raise SystemExit("forward_torch.py images: two images share a base name")
+    mean = np.array(MEAN_BGR, np.float32)
+    std = np.array(STD_BGR, np.float32)
+    xs = []
+    for p in a.images:
+        rgb = np.asarray(Image.open(p).convert("RGB").resize((224, 224), Image.BILINEAR))
+        x = (rgb[:, :, ::-1].astype(np.float32) - mean) / std
+        xs.append(x.transpose(2, 0, 1))
+    x = torch.from_numpy(np.ascontiguousarray(np.stack(xs)))
+    f = build(sd, a.impl)
+    chunk = a.chunk or x.shape[0]
+    feats = {}
+    with torch.no_grad():
+        for i in range(0, x.shape[0], chunk):
+            outs = f(x[i:i + chunk])
+            for j in range(outs[1].shape[0]):
+                for k, v in sorted(outs.items()):
+                    feats[f"{names[i + j]}/stage{k}"] = v[j:j + 1]
+    ref.save_safetensors(a.out, feats)
+    return 0
+
+
 def main(argv):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -85,6 +129,13 @@ def main(argv):
         else:
             p.add_argument("--repeat", type=int, default=10)
             p.add_argument("--chunk", type=int, default=0)
+    im = sub.add_parser("images")
+    im.add_argument("--weights", required=True)
+    im.add_argument("--out", required=True)
+    im.add_argument("--threads", type=int, default=0)
+    im.add_argument("--impl", default="torchvision", choices=["torchvision", "ref"])
+    im.add_argument("--chunk", type=int, default=0)
+    im.add_argument("images", nargs="+")
     a = ap.parse_args(argv)
     import numpy as np
     import torch
@@ -112,6 +163,8 @@ def main(argv):
     if a.threads:
         torch.set_num_threads(a.threads)
     sd = load(a.weights)
+    if a.cmd == "images":
+        return images(a, sd)
     x = torch.from_numpy(np.load(a.input))
     f = build(sd, a.impl)
     with torch.no_grad():
