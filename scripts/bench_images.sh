@@ -54,7 +54,7 @@ load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 echo "load before: $load_before"
 
 go build -o "$work/glipctl" ./cmd/glipctl
-go build -o "$work/benchjpeg" ./scripts/benchjpeg
+(cd scripts/benchjpeg && go build -o "$work/benchjpeg" .)
 (cd scripts/benchimg && go build -o "$work/benchimg" .)
 "$PY" scripts/forward_torch.py make --out "$work" >/dev/null
 

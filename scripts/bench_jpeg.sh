@@ -26,7 +26,7 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), load $(cut -d' ' -f1-3 /proc/loadavg)"
-go build -o "$work/benchjpeg" ./scripts/benchjpeg
+(cd scripts/benchjpeg && go build -o "$work/benchjpeg" .)
 
 "$PY" - "$work" <<'PY'
 import sys

@@ -1,0 +1,7 @@
+module github.com/glipctl/glipctl/scripts/benchjpeg
+
+go 1.26.8
+
+require github.com/glipctl/glipctl v0.0.0
+
+replace github.com/glipctl/glipctl => ../..
