@@ -102,6 +102,7 @@ type File struct {
 	// or once it has been placed.
 	tmp     string
 	unnamed bool
+	direct  bool // unnamed, replacing nothing: linked at the target by place
 	synced  bool
 	done    bool
 }

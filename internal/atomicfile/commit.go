@@ -60,8 +60,8 @@ func Commit(files ...*File) (err error) {
 			}
 		}
 	}
-	for _, f := range files {
-		if err := f.stage(); err != nil {
+	for i, f := range files {
+		if err := f.stage(exists[i]); err != nil {
 			return err
 		}
 	}
@@ -113,7 +113,13 @@ func Commit(files ...*File) (err error) {
 // stage makes the file ready to be placed: closed, under its temporary
 // name, unless it is unnamed and not to replace anything (then place
 // links the open file at the target directly).
-func (f *File) stage() error {
+func (f *File) stage(exists bool) error {
+	if f.unnamed && f.opts.Replace && !exists && f.tmp == "" {
+		// Nothing to replace: link the open file at the target directly
+		// (place), so that no temporary name ever exists.
+		f.direct = true
+		return nil
+	}
 	if f.unnamed && f.opts.Replace && f.tmp == "" {
 		for i := 0; ; i++ {
 			name, err := hiddenName(f.target, "tmp")
@@ -143,6 +149,22 @@ func (f *File) stage() error {
 
 // place puts the staged file at its target.
 func (f *File) place() error {
+	if f.direct {
+		err := linkUnnamed(f.f, f.target)
+		if err == nil {
+			f.direct = false
+			f.close()
+			return nil
+		}
+		if !errors.Is(err, fs.ErrExist) {
+			return &Error{Path: f.target, Op: "committing", Err: bare(err)}
+		}
+		// The target appeared since it was checked: replace it.
+		f.direct = false
+		if err := f.stage(true); err != nil {
+			return err
+		}
+	}
 	if f.opts.Replace {
 		if err := renameFile(f.tmp, f.target); err != nil {
 			return &Error{Path: f.target, Op: "committing", Err: bare(err)}

@@ -90,9 +90,10 @@
 //
 // A process killed during a commit (between steps 1 and 4, which take
 // no longer than a few system calls per file) may leave backups and, for
-// a file with Replace, its hidden temporary name: on Linux an unnamed file
-// is given that name in step 1, for the rename. Nothing else is ever
-// left.
+// a file with Replace whose target exists, its hidden temporary name: on
+// Linux an unnamed file is given that name in step 1, for the rename. An
+// unnamed file that replaces nothing is linked at its target directly in
+// step 3, so it never has a temporary name. Nothing else is ever left.
 //
 // A File is used by one goroutine at a time, except that File.Sync may run
 // on another goroutine while the caller does not write to, commit or
