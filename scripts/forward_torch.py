@@ -28,6 +28,11 @@ on PyTorch, as a whole process or timed in process.
         the forward pass on the stacked batch (B images at a time with
         --chunk B) and save the features as "{base name}/stage{K}", the
         names glipctl gives several inputs.
+    forward_torch.py export --weights W.pth --out M.onnx --size S [--batch N]
+        torchvision's SwinTransformer with the weights and the per-stage
+        norms (what --impl torchvision runs), exported by torch.onnx.export
+        (opset 17, constants folded) for an (N, 3, S, S) input; outputs
+        stage1, stage2, stage3 as (N, C, H, W). For scripts/bench_ort.sh.
 
 --impl torchvision (default) runs torchvision's SwinTransformer (its shift
 rule equals mmpretrain's on square maps, docs/glip.md section 7) loaded with the
@@ -65,9 +70,29 @@ def build(sd, impl):
             t = layer(t)
             if li % 2 == 1 and li // 2 in norms:
                 w, b = norms[li // 2]
-                res[li // 2] = F.layer_norm(t, (t.shape[-1],), w, b, 1e-5).permute(0, 3, 1, 2).contiguous()
+                res[li // 2] = F.layer_norm(t, (w.shape[0],), w, b, 1e-5).permute(0, 3, 1, 2).contiguous()
         return res
+    run.module = m
     return run
+
+
+def export(sd, path, size, batch):
+    """torch.onnx.export of build(sd, "torchvision") for (batch, 3, size, size)."""
+    import torch
+    f = build(sd, "torchvision")
+
+    class Backbone(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.swin = f.module  # its weights become the graph's initializers
+
+        def forward(self, x):
+            r = f(x)
+            return r[1], r[2], r[3]
+    x = torch.randn(batch, 3, size, size, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        torch.onnx.export(Backbone().eval(), (x,), path, opset_version=17, do_constant_folding=True,
+                          input_names=["input"], output_names=["stage1", "stage2", "stage3"])
 
 
 def load(path):
@@ -136,6 +161,11 @@ def main(argv):
     im.add_argument("--impl", default="torchvision", choices=["torchvision", "ref"])
     im.add_argument("--chunk", type=int, default=0)
     im.add_argument("images", nargs="+")
+    ex = sub.add_parser("export")
+    ex.add_argument("--weights", required=True)
+    ex.add_argument("--out", required=True)
+    ex.add_argument("--size", type=int, default=224)
+    ex.add_argument("--batch", type=int, default=1)
     a = ap.parse_args(argv)
     import numpy as np
     import torch
@@ -159,6 +189,9 @@ def main(argv):
             np.save(os.path.join(a.out, f"xb{a.batch}_{s}.npy"), xb.numpy())
             for i in range(a.batch):
                 np.save(os.path.join(a.out, f"xb{a.batch}_{s}_{i}.npy"), xb[i:i + 1].numpy())
+        return 0
+    if a.cmd == "export":
+        export(load(a.weights), a.out, a.size, a.batch)
         return 0
     if a.threads:
         torch.set_num_threads(a.threads)

@@ -28,6 +28,9 @@ type Options struct {
 	// on the calling goroutine alone (for callers that run several passes
 	// at once). The result does not depend on it.
 	Workers int
+	// Profile, when not nil, collects the time and FLOPs of the pass per
+	// category of work (nil: nothing is measured, no clock is read).
+	Profile *Profile
 }
 
 // Feature is one output stage: norm{Stage}(x) of that stage's blocks,
@@ -193,7 +196,7 @@ func (m *Model) Forward(x Input, opts Options) ([]Feature, error) {
 						return
 					}
 					n0, n1 := t*stack, min((t+1)*stack, together)
-					m.forwardStack(ws, mm, 1, x.Data[n0*plane:n1*plane], n1-n0, x.H, x.W, sem, outs, feats, n0)
+					m.forwardStack(ws, mm, 1, x.Data[n0*plane:n1*plane], n1-n0, x.H, x.W, sem, outs, feats, n0, opts.Profile)
 				}
 			}()
 		}
@@ -202,7 +205,7 @@ func (m *Model) Forward(x Input, opts Options) ([]Feature, error) {
 	if together < x.N {
 		ws := m.getWorkspace()
 		for n := together; n < x.N; n++ {
-			m.forwardStack(ws, mm, procs, x.Data[n*plane:(n+1)*plane], 1, x.H, x.W, sem, outs, feats, n)
+			m.forwardStack(ws, mm, procs, x.Data[n*plane:(n+1)*plane], 1, x.H, x.W, sem, outs, feats, n, opts.Profile)
 		}
 		m.putWorkspace(ws)
 	}
@@ -255,14 +258,18 @@ const maxStack = 4
 // together and writes images n0..n0+nb-1 of each output feature. par is
 // the number of goroutines its passes may use. The tokens of the images
 // are stacked: image b's map is rows [b*h*w, (b+1)*h*w) of x.
-func (m *Model) forwardStack(ws *workspace, mm MatMul, par int, imgs []float32, nb, h, w int, sem Semantics, outs []int, feats []Feature, n0 int) {
+func (m *Model) forwardStack(ws *workspace, mm MatMul, par int, imgs []float32, nb, h, w int, sem Semantics, outs []int, feats []Feature, n0 int, prof *Profile) {
+	prof.pass()
+	t0 := prof.start()
 	x, hh, ww := m.patchEmbed(ws, mm, par, imgs, nb, h, w)
+	prof.add(OpEmbed, t0, 2*int64(nb*hh*ww)*int64(m.Arch.EmbedDim)*int64(m.Arch.InChans*m.Arch.PatchSize*m.Arch.PatchSize))
 	for i := range m.stages {
 		st := &m.stages[i]
 		for j := range st.blocks {
-			m.blockForward(ws, mm, par, nb, x, hh, ww, st, &st.blocks[j], m.Arch.shiftFor(j, hh, ww, sem))
+			m.blockForward(ws, mm, par, nb, x, hh, ww, st, &st.blocks[j], m.Arch.shiftFor(j, hh, ww, sem), prof)
 		}
 		if oi := slices.Index(outs, i); oi >= 0 {
+			t0 := prof.start()
 			f := &feats[oi]
 			ln, ok := m.norms[i]
 			var y []float32
@@ -274,13 +281,19 @@ func (m *Model) forwardStack(ws *workspace, mm MatMul, par int, imgs []float32, 
 			default: // a missing mmpretrain norm0: LayerNorm(1, 0)
 				y = layerNormRows(par, grow(&ws.t, len(x)), x, st.dim, layerNorm{})
 			}
+			prof.add(OpNorm, t0, 0)
+			t0 = prof.start()
 			per := f.C * f.H * f.W
 			for b := 0; b < nb; b++ {
 				transposeTo(f.Data[(n0+b)*per:(n0+b+1)*per], y[b*per:(b+1)*per], hh*ww, st.dim)
 			}
+			prof.add(OpOther, t0, 0)
 		}
 		if st.down != nil {
+			t0 := prof.start()
+			flops := 2 * int64(nb*((hh+1)/2)*((ww+1)/2)) * int64(st.down.red.in) * int64(st.down.red.out)
 			x, hh, ww = m.patchMerge(ws, mm, par, nb, x, hh, ww, st.dim, st.down)
+			prof.add(OpMerge, t0, flops)
 		}
 	}
 }
@@ -333,7 +346,7 @@ func (m *Model) patchEmbed(ws *workspace, mm MatMul, par int, imgs []float32, nb
 
 // blockForward runs one Swin block on the tokens x (h×w map, st.dim each)
 // in place: x += attn(norm1(x)); x += mlp(norm2(x)).
-func (m *Model) blockForward(ws *workspace, mm MatMul, par, nb int, x []float32, h, w int, st *stage, b *block, shift int) {
+func (m *Model) blockForward(ws *workspace, mm MatMul, par, nb int, x []float32, h, w int, st *stage, b *block, shift int, prof *Profile) {
 	c := st.dim
 	win := m.Arch.Window
 	ntok := win * win
@@ -345,6 +358,7 @@ func (m *Model) blockForward(ws *workspace, mm MatMul, par, nb int, x []float32,
 	// partitioned into windows: window token i is token src[i] of x, or
 	// padding (zero) when src[i] < 0.
 	// Image b's window tokens follow image b-1's.
+	t0 := prof.start()
 	src := windowSources(grow(&ws.src, hp*wp), h, w, hp, wp, win, shift)
 	l := h * w
 	nsrc := len(src)
@@ -360,8 +374,13 @@ func (m *Model) blockForward(ws *workspace, mm MatMul, par, nb int, x []float32,
 			}
 		}
 	})
+	prof.add(OpNorm, t0, 0)
+	t0 = prof.start()
+	wrows := int64(nb * nwin * ntok)
 	qkv := grow(&ws.qkv, nb*nwin*ntok*3*c)
 	linearOp(mm, par, nb*nwin*ntok, wins, &b.qkv, qkv, false, nil)
+	prof.add(OpQKV, t0, 2*wrows*int64(3*c)*int64(c))
+	t0 = prof.start()
 
 	var labels []int8
 	if shift > 0 {
@@ -369,6 +388,9 @@ func (m *Model) blockForward(ws *workspace, mm MatMul, par, nb int, x []float32,
 	}
 	att := wins // every element is overwritten by the attention
 	m.attention(ws, mm, par, qkv, att, nb*nwin, nwin, ntok, c, st.heads, b, labels)
+	prof.add(OpAttention, t0, 4*wrows*int64(ntok)*int64(c))
+	t0 = prof.start()
+	projFlops := 2 * wrows * int64(c) * int64(c)
 
 	// The projection, then the partition and the shift reversed, the
 	// padding cropped and the residual added in one pass. When the
@@ -376,9 +398,12 @@ func (m *Model) blockForward(ws *workspace, mm MatMul, par, nb int, x []float32,
 	// padding) the residual goes into the product's store.
 	if shift == 0 && nwx == 1 && hp == h && wp == w {
 		linearOp(mm, par, nb*nwin*ntok, att, &b.proj, x, false, x)
+		prof.add(OpProj, t0, projFlops)
 	} else {
 		y := qkv[:nb*nwin*ntok*c] // qkv is no longer needed
 		linearOp(mm, par, nb*nwin*ntok, att, &b.proj, y, false, nil)
+		prof.add(OpProj, t0, projFlops)
+		t0 = prof.start()
 		parallelForN(par, nb*nsrc, c, func(lo, hi int) {
 			for i := lo; i < hi; i++ {
 				if s := int(src[i%nsrc]); s >= 0 {
@@ -387,15 +412,23 @@ func (m *Model) blockForward(ws *workspace, mm MatMul, par, nb int, x []float32,
 				}
 			}
 		})
+		prof.add(OpOther, t0, 0)
 	}
 
 	// MLP: x += fc2(GELU(fc1(norm2(x)))).
+	t0 = prof.start()
 	rows := nb * l
 	t := layerNormRows(par, grow(&ws.t, rows*c), x, c, b.norm2)
+	prof.add(OpNorm, t0, 0)
+	t0 = prof.start()
 	hid := b.fc1.out
+	mlpFlops := 2 * int64(rows) * int64(hid) * int64(c)
 	hbuf := grow(&ws.hid, rows*hid)
 	linearOp(mm, par, rows, t, &b.fc1, hbuf, true, nil)
+	prof.add(OpFC1, t0, mlpFlops)
+	t0 = prof.start()
 	linearOp(mm, par, rows, hbuf, &b.fc2, x, false, x)
+	prof.add(OpFC2, t0, mlpFlops)
 }
 
 // linearOp computes c = act(a·Wᵀ + bias) for the rows×in matrix a (act is
