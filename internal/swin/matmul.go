@@ -69,8 +69,11 @@ type PackedMatMul interface {
 // over windows or heads, and probabilities·V). Product q reads A at
 // a[q*strideA:], B at b[q*strideB:] and writes C at c[q*strideC:].
 // BatchMatMulT multiplies by Bᵀ (B_q is n×k), BatchMatMul by B (B_q is k×n,
-// row stride ldb >= n). No bias. A kernel without it gets a loop of
-// MatMulT calls on goroutines of the forward pass (and V transposed).
+// row stride ldb >= n). No bias. The forward pass gives each goroutine
+// whole (window, head) pairs and calls both with batch 1 on the kernel
+// limited to the calling goroutine (serialMatMul). A kernel without it
+// gets a loop of MatMulT calls on goroutines of the forward pass (and V
+// transposed).
 type BatchMatMul interface {
 	MatMul
 	BatchMatMulT(batch, m, n, k int, a []float32, strideA, lda int, b []float32, strideB, ldb int, c []float32, strideC, ldc int)

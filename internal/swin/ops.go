@@ -1,6 +1,9 @@
 package swin
 
-import "math"
+import (
+	"math"
+	"slices"
+)
 
 // layerNormRows writes LayerNorm(x) over rows of c values (eps 1e-5) to
 // dst (which may be x) on up to par goroutines and returns dst; a zero
@@ -54,43 +57,73 @@ func layerNormRow(dst, src []float32, ln layerNorm) {
 	}
 }
 
-// softmaxRow replaces the attention scores row (of token i of a window)
-// by softmax(row*scale + bias + mask) in one pass over it, where the mask
-// is maskValue between tokens of different regions (lab[j] != lab[i]) and
-// lab is nil for no mask (nor is there one when every token of the window
-// has the same region).
-func softmaxRow(row []float32, scale float32, bias []float32, lab []int8, i int) {
-	var mask []float32
-	var buf [256]float32
-	if lab != nil {
-		lab = lab[:len(row)]
-		li := lab[i]
-		mixed := false
-		for _, l := range lab {
-			if l != li {
-				mixed = true
-				break
-			}
+// softmaxRow replaces the attention scores row by softmax(row*scale +
+// bias + mask) in one pass over it, where mask (nil: none) is the row's
+// shift mask from windowMasks. Probabilities below minNormal become 0.
+func softmaxRow(row []float32, scale float32, bias, mask []float32) {
+	mx := scaleBiasMax(row, scale, bias, mask)
+	inv := 1 / expSubSum(row, mx)
+	for j, v := range row {
+		v *= inv
+		if v < minNormal {
+			v = 0
 		}
-		if mixed {
-			if len(row) <= len(buf) {
-				mask = buf[:len(row)]
-			} else {
-				mask = make([]float32, len(row))
-			}
-			for j, l := range lab {
-				if l != li {
-					mask[j] = maskValue
+		row[j] = v
+	}
+}
+
+// shiftMasks are the additive shift masks of the windows of an image
+// (newShiftMasks).
+type shiftMasks struct {
+	tab   []float32 // window w, region r: tab[(w*9+r)*ntok:][:ntok]
+	mixed []bool    // whether window w has tokens of more than one region
+	lab   []int8
+	ntok  int
+}
+
+// newShiftMasks builds the masks of nwin windows of ntok tokens with the
+// region labels lab (maskLabels), in the buffers tab and mixed.
+func newShiftMasks(tab *[]float32, mixed *[]bool, lab []int8, nwin, ntok int) shiftMasks {
+	sm := shiftMasks{tab: grow(tab, nwin*9*ntok), mixed: grow(mixed, nwin), lab: lab, ntok: ntok}
+	for w := range nwin {
+		l := lab[w*ntok : (w+1)*ntok]
+		sm.mixed[w] = slices.ContainsFunc(l, func(v int8) bool { return v != l[0] })
+		if !sm.mixed[w] {
+			continue
+		}
+		for r := range int8(9) {
+			m := sm.tab[(w*9+int(r))*ntok : (w*9+int(r)+1)*ntok]
+			for j, v := range l {
+				m[j] = 0
+				if v != r {
+					m[j] = maskValue
 				}
 			}
 		}
 	}
-	mx := scaleBiasMax(row, scale, bias, mask)
-	inv := 1 / expSubSum(row, mx)
-	for j := range row {
-		row[j] *= inv
-	}
+	return sm
 }
+
+// row returns the mask of token i of window w: maskValue at the tokens j
+// of another region than i's (lab[j] != lab[i]), 0 elsewhere; nil when
+// every token of the window has the same region (or for no masks at all,
+// the zero shiftMasks).
+func (sm *shiftMasks) row(w, i int) []float32 {
+	if sm.mixed == nil || !sm.mixed[w] {
+		return nil
+	}
+	r := int(sm.lab[w*sm.ntok+i])
+	return sm.tab[(w*9+r)*sm.ntok : (w*9+r+1)*sm.ntok]
+}
+
+// minNormal is float32's smallest normal number, 2^-126. softmaxRow
+// flushes probabilities below it to zero: they are far below the rounding
+// of any sum they enter (the row's largest probability is at least
+// 1/len(row)), and as subnormal operands they make the FMAs of the
+// probabilities·V product take microcode assists (that product ran about
+// 20 times slower with a third of its operands subnormal, on the Xeon of
+// docs/benchmarks.md).
+const minNormal = 0x1p-126
 
 // scaleBiasMaxGo is scaleBiasMax in Go.
 func scaleBiasMaxGo(row []float32, scale float32, bias, mask []float32) float32 {
