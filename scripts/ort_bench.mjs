@@ -111,4 +111,6 @@ for (let i = 0; i < Number(a.repeat); i++) {
   times.push(Number(process.hrtime.bigint() - t0) / 1e6);
 }
 times.sort((p, q) => p - q);
-console.log(`${times[0].toFixed(1)} ${times[Math.floor(times.length / 2)].toFixed(1)}`);
+if (times.length > 0) {
+  console.log(`${times[0].toFixed(1)} ${times[Math.floor(times.length / 2)].toFixed(1)}`);
+}
