@@ -518,10 +518,8 @@ func (g *graph) relBias(pre string, heads int, relIndex []int) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if it, ok := g.byName[pre+"relative_position_index"]; ok {
-		if err := checkRelIndex(it, relIndex); err != nil {
-			return "", err
-		}
+	if err := swin.CheckRelativePositionIndex(g.byName[pre+"relative_position_index"], relIndex); err != nil {
+		return "", err
 	}
 	raw, err := tbl.ReadAll()
 	if err != nil {
@@ -547,25 +545,6 @@ func (g *graph) relBias(pre string, heads int, relIndex []int) (string, error) {
 		return name, nil
 	}
 	return g.node("Cast", name+".f32", []string{name}, onnx.IntAttr("to", int64(onnx.Float))), nil
-}
-
-// checkRelIndex verifies a relative_position_index buffer against the
-// standard index (the graph uses the standard one, as swin does).
-func checkRelIndex(t *ckpt.Tensor, want []int) error {
-	n := int64(math.Sqrt(float64(len(want))))
-	if !slices.Equal(t.Shape, []int64{n, n}) {
-		return fmt.Errorf("tensor %s has shape %s, want [%d, %d]", t.Name, ckpt.ShapeString(t.Shape), n, n)
-	}
-	v, err := t.Float64()
-	if err != nil {
-		return err
-	}
-	for i, x := range v {
-		if x != float64(want[i]) {
-			return fmt.Errorf("tensor %s differs from the standard Swin relative position index at element %d (%v, want %d)", t.Name, i, x, want[i])
-		}
-	}
-	return nil
 }
 
 // shiftMask adds stage i's shifted-window mask, (nW, 1, T, T): -100

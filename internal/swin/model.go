@@ -266,7 +266,7 @@ func FromTensors(tensors []*ckpt.Tensor) (*Model, error) {
 				if err != nil {
 					return err
 				}
-				if err := checkRelIndex(byName[p+"attn.w_msa.relative_position_index"], relIndex); err != nil {
+				if err := CheckRelativePositionIndex(byName[p+"attn.w_msa.relative_position_index"], relIndex); err != nil {
 					return err
 				}
 				b.bias = make([]float32, heads*nTok*nTok)
@@ -328,9 +328,11 @@ func RelativePositionIndex(w int) []int {
 	return idx
 }
 
-// checkRelIndex verifies a checkpoint's relative_position_index buffer (when
-// present) against the standard one; the forward pass uses the standard one.
-func checkRelIndex(t *ckpt.Tensor, want []int) error {
+// CheckRelativePositionIndex verifies a checkpoint's
+// relative_position_index buffer (when present: t may be nil) against the
+// standard one of RelativePositionIndex, which the forward pass (and the
+// ONNX graph) use in its place.
+func CheckRelativePositionIndex(t *ckpt.Tensor, want []int) error {
 	if t == nil {
 		return nil
 	}
