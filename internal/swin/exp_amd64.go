@@ -23,6 +23,29 @@ func expSubSumAVX2(x *float32, n int, mx float32) float32
 //go:noescape
 func scaleBiasMaxAVX2(row, bias, mask *float32, n int, scale float32) float32
 
+// softmaxRowAVX2 is softmaxRowGo on the AVX2 routines in one call
+// (exp_amd64.s): n values of row, bias and mask (nil: none), n >= 1.
+//
+//go:noescape
+func softmaxRowAVX2(row, bias, mask *float32, n int, scale float32)
+
+// softmaxRow is softmaxRowGo; with AVX2 it runs as one assembly routine
+// (three passes over the row without a call between them, and the tail
+// through masked loads) that gives the same bits.
+func softmaxRow(row []float32, scale float32, bias, mask []float32) {
+	n := len(row)
+	if !haveAVX2 || n == 0 {
+		softmaxRowGo(row, scale, bias, mask)
+		return
+	}
+	bias = bias[:n]
+	var mp *float32
+	if mask != nil {
+		mp = &mask[:n][0]
+	}
+	softmaxRowAVX2(&row[0], &bias[0], mp, n, scale)
+}
+
 // scaleBiasMax sets row[i] = row[i]*scale + bias[i] (+ mask[i] when mask
 // is not nil) and returns the largest value: 8 at a time in AVX2
 // assembly, the rest in Go.

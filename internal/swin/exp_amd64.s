@@ -199,3 +199,193 @@ reduce:
 	VMOVSS X0, ret+40(FP)
 	VZEROUPPER
 	RET
+
+// tailmask<>+4·(8-t) is a vector whose first t lanes are all ones.
+DATA tailmask<>+0(SB)/4, $0xffffffff
+DATA tailmask<>+4(SB)/4, $0xffffffff
+DATA tailmask<>+8(SB)/4, $0xffffffff
+DATA tailmask<>+12(SB)/4, $0xffffffff
+DATA tailmask<>+16(SB)/4, $0xffffffff
+DATA tailmask<>+20(SB)/4, $0xffffffff
+DATA tailmask<>+24(SB)/4, $0xffffffff
+DATA tailmask<>+28(SB)/4, $0xffffffff
+DATA tailmask<>+32(SB)/8, $0
+DATA tailmask<>+40(SB)/8, $0
+DATA tailmask<>+48(SB)/8, $0
+DATA tailmask<>+56(SB)/8, $0
+GLOBL tailmask<>(SB), RODATA|NOPTR, $64
+
+// softc<>: -Inf, 2^64, 2^-62, 2^-64 (one float32 each).
+DATA softc<>+0(SB)/4, $0xff800000
+DATA softc<>+4(SB)/4, $0x5f800000
+DATA softc<>+8(SB)/4, $0x20800000
+DATA softc<>+12(SB)/4, $0x1f800000
+GLOBL softc<>(SB), RODATA|NOPTR, $16
+
+// EXP8 replaces Y0 by e^(Y0-Y14) lane by lane (the loop body of
+// expSubSumAVX2); it uses Y1-Y4.
+#define EXP8 \
+	VSUBPS Y14, Y0, Y0; \
+	VMAXPS expc<>+0(SB), Y0, Y0; \
+	VMULPS expc<>+32(SB), Y0, Y1; \
+	VROUNDPS $0, Y1, Y1; \
+	VFNMADD231PS expc<>+64(SB), Y1, Y0; \
+	VFNMADD231PS expc<>+96(SB), Y1, Y0; \
+	VMOVUPS expc<>+128(SB), Y2; \
+	VFMADD213PS expc<>+160(SB), Y0, Y2; \
+	VFMADD213PS expc<>+192(SB), Y0, Y2; \
+	VFMADD213PS expc<>+224(SB), Y0, Y2; \
+	VFMADD213PS expc<>+256(SB), Y0, Y2; \
+	VFMADD213PS expc<>+288(SB), Y0, Y2; \
+	VMULPS Y0, Y0, Y3; \
+	VFMADD213PS Y0, Y3, Y2; \
+	VADDPS expc<>+320(SB), Y2, Y2; \
+	VCVTPS2DQ Y1, Y4; \
+	VPSLLD $23, Y4, Y4; \
+	VPADDD expc<>+352(SB), Y4, Y4; \
+	VMULPS Y4, Y2, Y0
+
+// func softmaxRowAVX2(row, bias, mask *float32, n int, scale float32)
+// softmaxRow in one call, with the operations and the order of the
+// composition it replaces (scaleBiasMax, expSubSum, the normalisation):
+// the first n&^7 values as in scaleBiasMaxAVX2 and expSubSumAVX2; the last
+// n&7 through masked loads and stores, scaled and biased without FMA (as
+// the Go code of scaleBiasMax does), their exponentials added to the sum
+// one by one after the lane sums; then every value times 2^64/sum, 0 where
+// that is below 2^-62, times 2^-64.
+TEXT ·softmaxRowAVX2(SB), NOSPLIT, $32-36
+	MOVQ row+0(FP), DI
+	MOVQ bias+8(FP), SI
+	MOVQ mask+16(FP), DX
+	MOVQ n+24(FP), CX
+	VBROADCASTSS scale+32(FP), Y15
+	VBROADCASTSS softc<>+0(SB), Y14
+	MOVQ CX, R8
+	ANDQ $7, R8 // tail length t
+	LEAQ tailmask<>+32(SB), R9
+	SHLQ $2, R8
+	SUBQ R8, R9
+	SHRQ $2, R8
+	VMOVUPS (R9), Y12 // the tail's lane mask
+	SHRQ $3, CX // CX = vector chunks
+
+	// Pass 1: row = row*scale + bias (+ mask), Y14 = the largest.
+	MOVQ DI, R10
+	MOVQ SI, R11
+	MOVQ DX, R12
+	MOVQ CX, BX
+	TESTQ BX, BX
+	JZ p1tail
+	TESTQ DX, DX
+	JZ p1nomask
+p1masked:
+	VMOVUPS (R10), Y0
+	VFMADD213PS (R11), Y15, Y0
+	VADDPS (R12), Y0, Y0
+	VMAXPS Y0, Y14, Y14
+	VMOVUPS Y0, (R10)
+	ADDQ $32, R10
+	ADDQ $32, R11
+	ADDQ $32, R12
+	DECQ BX
+	JNZ p1masked
+	JMP p1tail
+p1nomask:
+	VMOVUPS (R10), Y0
+	VFMADD213PS (R11), Y15, Y0
+	VMAXPS Y0, Y14, Y14
+	VMOVUPS Y0, (R10)
+	ADDQ $32, R10
+	ADDQ $32, R11
+	DECQ BX
+	JNZ p1nomask
+p1tail:
+	TESTQ R8, R8
+	JZ p1reduce
+	VMASKMOVPS (R10), Y12, Y0
+	VMULPS Y15, Y0, Y0
+	VMASKMOVPS (R11), Y12, Y1
+	VADDPS Y1, Y0, Y0
+	TESTQ DX, DX
+	JZ p1tailstore
+	VMASKMOVPS (R12), Y12, Y1
+	VADDPS Y1, Y0, Y0
+p1tailstore:
+	VMASKMOVPS Y0, Y12, (R10)
+	VBLENDVPS Y12, Y0, Y14, Y1 // the tail's values, -Inf elsewhere
+	VMAXPS Y1, Y14, Y14
+p1reduce:
+	VEXTRACTF128 $1, Y14, X1
+	VMAXPS X1, X14, X0
+	VMOVHLPS X0, X0, X1
+	VMAXPS X1, X0, X0
+	VMOVSHDUP X0, X1
+	VMAXSS X1, X0, X0
+	VBROADCASTSS X0, Y14
+
+	// Pass 2: row = e^(row-max), Y13 = lane sums, then X13 = the sum.
+	VXORPS Y13, Y13, Y13
+	MOVQ DI, R10
+	MOVQ CX, BX
+	TESTQ BX, BX
+	JZ p2reduce
+p2loop:
+	VMOVUPS (R10), Y0
+	EXP8
+	VMOVUPS Y0, (R10)
+	VADDPS Y0, Y13, Y13
+	ADDQ $32, R10
+	DECQ BX
+	JNZ p2loop
+p2reduce:
+	VEXTRACTF128 $1, Y13, X1
+	VADDPS X1, X13, X0
+	VMOVHLPS X0, X0, X1
+	VADDPS X1, X0, X0
+	VMOVSHDUP X0, X1
+	VADDSS X1, X0, X13
+	TESTQ R8, R8
+	JZ p3
+	VMASKMOVPS (R10), Y12, Y0
+	EXP8
+	VMASKMOVPS Y0, Y12, (R10)
+	VMOVUPS Y0, 0(SP)
+	XORQ BX, BX
+p2tailsum:
+	VADDSS (SP)(BX*4), X13, X13
+	INCQ BX
+	CMPQ BX, R8
+	JLT p2tailsum
+
+p3:
+	// Pass 3: row = row·(2^64/sum), 0 below 2^-62, ·2^-64.
+	VMOVSS softc<>+4(SB), X0
+	VDIVSS X13, X0, X0
+	VBROADCASTSS X0, Y13
+	VBROADCASTSS softc<>+8(SB), Y11
+	VBROADCASTSS softc<>+12(SB), Y10
+	MOVQ DI, R10
+	MOVQ CX, BX
+	TESTQ BX, BX
+	JZ p3tail
+p3loop:
+	VMULPS (R10), Y13, Y0
+	VCMPPS $0x05, Y11, Y0, Y1 // !(v < 2^-62)
+	VANDPS Y1, Y0, Y0
+	VMULPS Y10, Y0, Y0
+	VMOVUPS Y0, (R10)
+	ADDQ $32, R10
+	DECQ BX
+	JNZ p3loop
+p3tail:
+	TESTQ R8, R8
+	JZ done
+	VMASKMOVPS (R10), Y12, Y0
+	VMULPS Y0, Y13, Y0
+	VCMPPS $0x05, Y11, Y0, Y1
+	VANDPS Y1, Y0, Y0
+	VMULPS Y10, Y0, Y0
+	VMASKMOVPS Y0, Y12, (R10)
+done:
+	VZEROUPPER
+	RET

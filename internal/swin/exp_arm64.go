@@ -63,3 +63,7 @@ func expSubSum(row []float32, mx float32) float32 {
 	}
 	return sum
 }
+
+func softmaxRow(row []float32, scale float32, bias, mask []float32) {
+	softmaxRowGo(row, scale, bias, mask)
+}

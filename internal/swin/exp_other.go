@@ -7,3 +7,7 @@ func expSubSum(row []float32, mx float32) float32 { return expSubSumGo(row, mx) 
 func scaleBiasMax(row []float32, scale float32, bias, mask []float32) float32 {
 	return scaleBiasMaxGo(row, scale, bias, mask)
 }
+
+func softmaxRow(row []float32, scale float32, bias, mask []float32) {
+	softmaxRowGo(row, scale, bias, mask)
+}

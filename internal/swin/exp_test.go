@@ -72,3 +72,72 @@ func TestScaleBiasMax(t *testing.T) {
 		}
 	}
 }
+
+// TestSoftmaxRow checks softmaxRow (one assembly routine with AVX2) bit
+// for bit against its composition softmaxRowGo (scaleBiasMax, expSubSum,
+// the normalisation), and both against the softmax in float64 with the
+// flush rule, on every length from 1 to 160 (every tail of len%8) with and
+// without a shift mask, and on rows spread widely enough that
+// probabilities fall below 2^-126.
+func TestSoftmaxRow(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	for n := 1; n <= 160; n++ {
+		for _, spread := range []float64{1, 40} {
+			for _, masked := range []bool{false, true} {
+				x := make([]float32, n)
+				bias := make([]float32, n)
+				var mask []float32
+				if masked {
+					mask = make([]float32, n)
+				}
+				for i := range x {
+					x[i] = float32(r.NormFloat64() * spread)
+					bias[i] = float32(r.NormFloat64())
+					if masked && r.IntN(3) == 0 {
+						mask[i] = maskValue
+					}
+				}
+				if masked {
+					mask[r.IntN(n)] = 0 // at least one token of the region
+				}
+				const scale = 0.17677669
+				got := append([]float32(nil), x...)
+				softmaxRow(got, scale, bias, mask)
+				want := append([]float32(nil), x...)
+				softmaxRowGo(want, scale, bias, mask)
+				for i := range got {
+					if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+						t.Fatalf("n=%d spread=%g masked=%v: p[%d] = %g (%08x), softmaxRowGo %g (%08x)", n, spread, masked, i, got[i], math.Float32bits(got[i]), want[i], math.Float32bits(want[i]))
+					}
+				}
+				// Against float64: the exponents carry the float32 rounding
+				// of scores of up to |z| (an ulp is about 1.2e-7·|z|), the
+				// exponentials about 2 ulp.
+				z := make([]float64, n)
+				mx, sum := math.Inf(-1), 0.0
+				for i, v := range x {
+					z[i] = float64(float32(v*scale) + bias[i])
+					if masked {
+						z[i] += float64(mask[i])
+					}
+					mx = max(mx, z[i])
+				}
+				tol := make([]float64, n)
+				for i := range z {
+					tol[i] = 1e-6 + 3e-7*(math.Abs(z[i])+math.Abs(mx))
+					z[i] = math.Exp(z[i] - mx)
+					sum += z[i]
+				}
+				for i := range z {
+					p := z[i] / sum
+					if math.Abs(float64(got[i])-p) > tol[i]*p+1e-7/float64(n)+0x1p-126 {
+						t.Fatalf("n=%d spread=%g masked=%v: p[%d] = %g, float64 softmax %g", n, spread, masked, i, got[i], p)
+					}
+					if got[i] != 0 && got[i] < 0x1p-126 {
+						t.Fatalf("n=%d: p[%d] = %g is subnormal", n, i, got[i])
+					}
+				}
+			}
+		}
+	}
+}

@@ -57,10 +57,12 @@ func layerNormRow(dst, src []float32, ln layerNorm) {
 	}
 }
 
-// softmaxRow replaces the attention scores row by softmax(row*scale +
-// bias + mask) in one pass over it, where mask (nil: none) is the row's
-// shift mask from windowMasks. Probabilities below minNormal become 0.
-func softmaxRow(row []float32, scale float32, bias, mask []float32) {
+// softmaxRowGo replaces the attention scores row by softmax(row*scale +
+// bias + mask), where mask (nil: none) is the row's shift mask from
+// windowMasks, through scaleBiasMax and expSubSum. Probabilities below
+// minNormal become 0. softmaxRow is this, or on amd64 with AVX2 one
+// assembly routine that gives the same bits.
+func softmaxRowGo(row []float32, scale float32, bias, mask []float32) {
 	mx := scaleBiasMax(row, scale, bias, mask)
 	// The quotients are taken 2^64 times too large, so that none is
 	// subnormal (a subnormal result costs the multiplication a microcode
