@@ -99,3 +99,55 @@ func expSubSum(row []float32, mx float32) float32 {
 	}
 	return sum
 }
+
+// layerNormSumsAVX2 is the vector part of layerNormSums (exp_amd64.s): n
+// a multiple of 8.
+//
+//go:noescape
+func layerNormSumsAVX2(x *float32, n int) (s, q float64)
+
+// layerNormApplyAVX2 is layerNormApply on n values, a multiple of 8
+// (exp_amd64.s); w and b nil for no affine part.
+//
+//go:noescape
+func layerNormApplyAVX2(dst, src, w, b *float32, n int, m, inv float32)
+
+// layerNormSums returns the sum and the sum of squares of x in float64:
+// value 8i+k goes to accumulator k of 8, the accumulators are added as
+// ((l0+l4)+(l2+l6)) + ((l1+l5)+(l3+l7)), then the last len%8 values one by
+// one. AVX2 assembly for the first len&^7 values, or Go in the same order.
+func layerNormSums(x []float32) (s, q float64) {
+	n8 := len(x) &^ 7
+	if !haveAVX2 || n8 == 0 {
+		return layerNormSumsGo(x)
+	}
+	s, q = layerNormSumsAVX2(&x[0], n8)
+	for _, v := range x[n8:] {
+		a := float64(v)
+		s += a
+		q += a * a
+	}
+	return s, q
+}
+
+// layerNormApply is layerNormApplyGo, 8 values at a time in AVX2 assembly.
+func layerNormApply(dst, src, w, b []float32, m, inv float32) {
+	n := len(src)
+	n8 := n &^ 7
+	if !haveAVX2 || n8 == 0 {
+		layerNormApplyGo(dst, src, w, b, m, inv)
+		return
+	}
+	dst = dst[:n]
+	var wp, bp *float32
+	if w != nil {
+		w, b = w[:n], b[:n]
+		wp, bp = &w[0], &b[0]
+	}
+	layerNormApplyAVX2(&dst[0], &src[0], wp, bp, n8, m, inv)
+	if w != nil {
+		layerNormApplyGo(dst[n8:], src[n8:], w[n8:], b[n8:], m, inv)
+	} else {
+		layerNormApplyGo(dst[n8:], src[n8:], nil, nil, m, inv)
+	}
+}

@@ -389,3 +389,84 @@ p3tail:
 done:
 	VZEROUPPER
 	RET
+
+// func layerNormSumsAVX2(x *float32, n int) (s, q float64)
+// The sum and the sum of squares of x[0:n] (n a multiple of 8) in float64:
+// lane k of 8 accumulates x[8i+k] (and its square, exact in float64, by
+// FMA), then s = ((l0+l4)+(l2+l6)) + ((l1+l5)+(l3+l7)), the same for q.
+TEXT ·layerNormSumsAVX2(SB), NOSPLIT, $0-32
+	MOVQ x+0(FP), DI
+	MOVQ n+8(FP), CX
+	VXORPD Y0, Y0, Y0 // s, lanes 0-3
+	VXORPD Y1, Y1, Y1 // s, lanes 4-7
+	VXORPD Y2, Y2, Y2 // q, lanes 0-3
+	VXORPD Y3, Y3, Y3 // q, lanes 4-7
+	SHRQ $3, CX
+	JZ lnsreduce
+lnsloop:
+	VCVTPS2PD (DI), Y4
+	VCVTPS2PD 16(DI), Y5
+	VADDPD Y4, Y0, Y0
+	VADDPD Y5, Y1, Y1
+	VFMADD231PD Y4, Y4, Y2
+	VFMADD231PD Y5, Y5, Y3
+	ADDQ $32, DI
+	DECQ CX
+	JNZ lnsloop
+lnsreduce:
+	VADDPD Y1, Y0, Y0 // l0+l4, l1+l5, l2+l6, l3+l7
+	VEXTRACTF128 $1, Y0, X1
+	VADDPD X1, X0, X0 // (l0+l4)+(l2+l6), (l1+l5)+(l3+l7)
+	VPERMILPD $1, X0, X1
+	VADDSD X1, X0, X0
+	VMOVSD X0, s+16(FP)
+	VADDPD Y3, Y2, Y2
+	VEXTRACTF128 $1, Y2, X3
+	VADDPD X3, X2, X2
+	VPERMILPD $1, X2, X3
+	VADDSD X3, X2, X2
+	VMOVSD X2, q+24(FP)
+	VZEROUPPER
+	RET
+
+// func layerNormApplyAVX2(dst, src, w, b *float32, n int, m, inv float32)
+// dst[i] = (src[i]-m)·inv·w[i] + b[i] for i < n (a multiple of 8), every
+// operation rounded on its own (no FMA); without w (nil), (src[i]-m)·inv.
+TEXT ·layerNormApplyAVX2(SB), NOSPLIT, $0-48
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ w+16(FP), DX
+	MOVQ b+24(FP), R8
+	MOVQ n+32(FP), CX
+	VBROADCASTSS m+40(FP), Y14
+	VBROADCASTSS inv+44(FP), Y15
+	SHRQ $3, CX
+	JZ lnadone
+	TESTQ DX, DX
+	JZ lnaplain
+lnaaffine:
+	VMOVUPS (SI), Y0
+	VSUBPS Y14, Y0, Y0
+	VMULPS Y15, Y0, Y0
+	VMULPS (DX), Y0, Y0
+	VADDPS (R8), Y0, Y0
+	VMOVUPS Y0, (DI)
+	ADDQ $32, SI
+	ADDQ $32, DI
+	ADDQ $32, DX
+	ADDQ $32, R8
+	DECQ CX
+	JNZ lnaaffine
+	JMP lnadone
+lnaplain:
+	VMOVUPS (SI), Y0
+	VSUBPS Y14, Y0, Y0
+	VMULPS Y15, Y0, Y0
+	VMOVUPS Y0, (DI)
+	ADDQ $32, SI
+	ADDQ $32, DI
+	DECQ CX
+	JNZ lnaplain
+lnadone:
+	VZEROUPPER
+	RET

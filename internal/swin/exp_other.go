@@ -11,3 +11,9 @@ func scaleBiasMax(row []float32, scale float32, bias, mask []float32) float32 {
 func softmaxRow(row []float32, scale float32, bias, mask []float32) {
 	softmaxRowGo(row, scale, bias, mask)
 }
+
+func layerNormSums(x []float32) (s, q float64) { return layerNormSumsGo(x) }
+
+func layerNormApply(dst, src, w, b []float32, m, inv float32) {
+	layerNormApplyGo(dst, src, w, b, m, inv)
+}

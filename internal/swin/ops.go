@@ -20,40 +20,57 @@ func layerNormRows(par int, dst, x []float32, c int, ln layerNorm) []float32 {
 }
 
 // layerNormRow normalises one row (dst may be src). The sum and the sum
-// of squares are accumulated in float64 in one pass (two accumulators
-// each), so the variance E[x²]-mean² keeps float32 accuracy unless the
-// mean exceeds the deviation by about 10⁴; the output is computed in
-// float32.
+// of squares are accumulated in float64 in one pass (layerNormSums), so
+// the variance E[x²]-mean² keeps float32 accuracy unless the mean exceeds
+// the deviation by about 10⁴; the output is computed in float32, each
+// operation rounded on its own (layerNormApply). The explicit conversions
+// keep the compiler from fusing a product and a sum into an FMA (as it
+// would on arm64), so every architecture computes the same values.
 func layerNormRow(dst, src []float32, ln layerNorm) {
 	n := len(src)
-	var s0, s1, q0, q1 float64
-	i := 0
-	for ; i+2 <= n; i += 2 {
-		a, b := float64(src[i]), float64(src[i+1])
-		s0 += a
-		s1 += b
-		q0 += a * a
-		q1 += b * b
-	}
-	if i < n {
-		a := float64(src[i])
-		s0 += a
-		q0 += a * a
-	}
-	mean := (s0 + s1) / float64(n)
-	v := max((q0+q1)/float64(n)-mean*mean, 0)
+	s, q := layerNormSums(src)
+	mean := s / float64(n)
+	v := max(q/float64(n)-float64(mean*mean), 0)
 	inv := float32(1 / math.Sqrt(v+lnEps))
-	m := float32(mean)
-	dst = dst[:n]
-	if ln.w == nil {
+	layerNormApply(dst[:n], src, ln.w, ln.b, float32(mean), inv)
+}
+
+// layerNormSumsGo returns the sum and the sum of squares of x in float64,
+// in the order layerNormSums specifies.
+func layerNormSumsGo(x []float32) (s, q float64) {
+	var ls, lq [8]float64
+	n8 := len(x) &^ 7
+	for i := 0; i < n8; i += 8 {
+		c := x[i : i+8 : i+8]
+		for k, v := range c {
+			a := float64(v)
+			ls[k] += a
+			lq[k] += a * a
+		}
+	}
+	s = ((ls[0] + ls[4]) + (ls[2] + ls[6])) + ((ls[1] + ls[5]) + (ls[3] + ls[7]))
+	q = ((lq[0] + lq[4]) + (lq[2] + lq[6])) + ((lq[1] + lq[5]) + (lq[3] + lq[7]))
+	for _, v := range x[n8:] {
+		a := float64(v)
+		s += a
+		q += a * a
+	}
+	return s, q
+}
+
+// layerNormApplyGo sets dst[i] = (src[i]-m)·inv·w[i] + b[i] (without w,
+// (src[i]-m)·inv), every operation rounded on its own.
+func layerNormApplyGo(dst, src, w, b []float32, m, inv float32) {
+	dst = dst[:len(src)]
+	if w == nil {
 		for i, x := range src {
 			dst[i] = (x - m) * inv
 		}
 		return
 	}
-	w, b := ln.w[:n], ln.b[:n]
+	w, b = w[:len(src)], b[:len(src)]
 	for i, x := range src {
-		dst[i] = (x-m)*inv*w[i] + b[i]
+		dst[i] = float32(float32((x-m)*inv)*w[i]) + b[i]
 	}
 }
 
