@@ -17,7 +17,7 @@ import (
 
 // TestMain keeps the tests (and the glipctl they run) away from the user's
 // cache: convert records source hashes in <cache>/digests.
-// TestConvertCheckScript builds glipctl and runs scripts/check_convert.py,
+// TestConvertCheckScript builds glipctl and runs scripts/oracles/check_convert.py,
 // which compares its outputs with torch (mmpretrain's remap rules applied
 // with torch, torch.save, .half(), .bfloat16()) and with npm's
 // @huggingface/gguf. It is skipped without torch, except under CI
@@ -28,7 +28,7 @@ func TestConvertCheckScript(t *testing.T) {
 		t.Skip("-short")
 	}
 	bin := buildGlipctl(t)
-	cmd := exec.Command(oracle.Python, filepath.Join(oracle.RepoRoot(t), "scripts", "check_convert.py"), bin, filepath.Join(oracle.RepoRoot(t), "testdata"))
+	cmd := exec.Command(oracle.Python, oracle.Script(t, "oracles/check_convert.py"), bin, filepath.Join(oracle.RepoRoot(t), "testdata"))
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("check_convert.py: %v\n%s", err, out)

@@ -22,8 +22,8 @@ import (
 )
 
 // The fixtures of testdata/forward are made by
-// scripts/forward_make_testdata.py with the PyTorch reference
-// scripts/swin_ref.py (PIL preprocessing for the PNG).
+// scripts/fixtures/forward_make_testdata.py with the PyTorch reference
+// scripts/oracles/swin_ref.py (PIL preprocessing for the PNG).
 const fwd = td + "forward/"
 
 // maxRelDiff returns, over the tensors of want, the worst
@@ -290,13 +290,13 @@ func TestParseIndices(t *testing.T) {
 }
 
 // TestForwardTestdataUpToDate: the committed testdata/forward is what
-// scripts/forward_make_testdata.py makes (needs Debian's torch; CI has it,
+// scripts/fixtures/forward_make_testdata.py makes (needs Debian's torch; CI has it,
 // and there a missing torch fails the test).
 func TestForwardTestdataUpToDate(t *testing.T) {
 	oracle.Require(t, "torch", "PIL", "numpy")
 	py := oracle.Python
 	dir := t.TempDir()
-	if out, err := exec.Command(py, "../../scripts/forward_make_testdata.py", "--out", dir).CombinedOutput(); err != nil {
+	if out, err := exec.Command(py, oracle.Script(t, "fixtures/forward_make_testdata.py"), "--out", dir).CombinedOutput(); err != nil {
 		t.Fatalf("forward_make_testdata.py: %v\n%s", err, out)
 	}
 	made, _ := os.ReadDir(dir)
@@ -308,7 +308,7 @@ func TestForwardTestdataUpToDate(t *testing.T) {
 		a, _ := os.ReadFile(filepath.Join(dir, e.Name()))
 		b, err := os.ReadFile(filepath.Join(fwd, e.Name()))
 		if err != nil || !bytes.Equal(a, b) {
-			t.Errorf("testdata/forward/%s is not what scripts/forward_make_testdata.py makes: regenerate it", e.Name())
+			t.Errorf("testdata/forward/%s is not what scripts/fixtures/forward_make_testdata.py makes: regenerate it", e.Name())
 		}
 	}
 }
@@ -337,7 +337,7 @@ func TestForwardDefaultModel(t *testing.T) {
 
 // TestForwardSaveInput: --save-input writes the exact tensor fed to the
 // model: equal to PIL's preprocessing of the image
-// (scripts/forward_pil_ref.py), and running forward on it gives the same
+// (scripts/oracles/forward_pil_ref.py), and running forward on it gives the same
 // features, bit for bit. Two images of one size make one (2, 3, H, W)
 // batch.
 func TestForwardSaveInput(t *testing.T) {
@@ -359,7 +359,7 @@ func TestForwardSaveInput(t *testing.T) {
 	}
 	jobs := filepath.Join(dir, "jobs.json")
 	os.WriteFile(jobs, []byte(`[{"image": "`+fwd+`scene.png", "resize": [224, 224], "name": "scene"}]`), 0o644)
-	if out, err := exec.Command(oracle.Python, filepath.Join(oracle.RepoRoot(t), "scripts", "forward_pil_ref.py"), jobs, dir).CombinedOutput(); err != nil {
+	if out, err := exec.Command(oracle.Python, oracle.Script(t, "oracles/forward_pil_ref.py"), jobs, dir).CombinedOutput(); err != nil {
 		t.Fatalf("forward_pil_ref.py: %v\n%s", err, out)
 	}
 	gs, got, err := preprocess.ReadNPY(x)
@@ -435,7 +435,7 @@ np.save(sys.argv[2], np.ascontiguousarray(x))
 // TestForwardJPEGMatchesTorch: for a 640x480 4:2:0 q85 JPEG (PIL's default
 // encoding), glipctl forward feeds the model exactly PIL's pixels (and with
 // --preprocess cv2, exactly OpenCV's), and its features equal PyTorch's
-// (scripts/forward_torch.py, the reference Swin) on those pixels within
+// (scripts/oracles/forward_torch.py, the reference Swin) on those pixels within
 // 1e-4 x max|ref|.
 func TestForwardJPEGMatchesTorch(t *testing.T) {
 	oracle.Require(t, "torch", "PIL", "cv2", "numpy")
@@ -484,7 +484,7 @@ save("ref_cv2", cv)
 		if !slices.Equal(got, want) {
 			t.Errorf("%s: the model input differs from the library's pixels", pipe)
 		}
-		cmd := exec.Command(oracle.Python, filepath.Join(oracle.RepoRoot(t), "scripts", "forward_torch.py"), "run", "--impl", "ref",
+		cmd := exec.Command(oracle.Python, oracle.Script(t, "oracles/forward_torch.py"), "run", "--impl", "ref",
 			"--weights", weights, "--input", filepath.Join(dir, "ref_"+pipe+".npy"), "--out", ref)
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Fatalf("forward_torch.py: %v\n%s", err, out)

@@ -31,7 +31,7 @@ func (zeros) ReadAt(p []byte, off int64) (int, error) {
 
 // bigOfficialTensors are the tensors of the official GLIP Swin-T
 // checkpoint (glip_tiny_model_o365_goldg_cc_sbu.pth), with their real
-// shapes and zero values, in the layout of scripts/gen_big_checkpoint.py: the
+// shapes and zero values, in the layout of scripts/bench/gen_big_checkpoint.py: the
 // backbone under module.backbone.body, a BERT-base language backbone, FPN
 // and RPN heads, and an SGD momentum buffer for the backbone's floats and
 // the word embeddings (about 760 MB, some 500 storages).

@@ -34,8 +34,8 @@ import (
 )
 
 // TestFixtureMatchesMMPretrain converts the official fixture and compares
-// the result with mmpretrain_small.pth, which scripts/make_fixtures.py made
-// from the same weights with torch and scripts/glip_remap.py (mmpretrain's
+// the result with mmpretrain_small.pth, which scripts/fixtures/make_fixtures.py made
+// from the same weights with torch and scripts/oracles/glip_remap.py (mmpretrain's
 // converter rules): same names, order, dtypes, shapes and bytes. The
 // legacy-format fixture converts to the same tensors.
 func TestFixtureMatchesMMPretrain(t *testing.T) {

@@ -19,10 +19,10 @@ import (
 	"github.com/glipctl/glipctl/internal/swin"
 )
 
-// ecoPython runs scripts/eco_ref.py with args.
+// ecoPython runs scripts/oracles/eco_ref.py with args.
 func ecoPython(t *testing.T, args ...string) {
 	t.Helper()
-	script := filepath.Join(oracle.RepoRoot(t), "scripts", "eco_ref.py")
+	script := oracle.Script(t, "oracles/eco_ref.py")
 	out, err := exec.Command(oracle.Python, append([]string{script}, args...)...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("eco_ref.py %s: %v\n%s", args[0], err, out)
@@ -58,7 +58,7 @@ func glipFeatures(t *testing.T, path, npy string, sem swin.Semantics) map[int][]
 
 // TestEcosystemLibraries converts random GLIP weights of a Swin-T- and a
 // Swin-L-shaped model to every ecosystem layout and has
-// scripts/eco_ref.py load each output as its library does (torchvision
+// scripts/oracles/eco_ref.py load each output as its library does (torchvision
 // itself; transformers' and timm's rules reproduced from their code) and
 // run that library's forward pass on the RGB ImageNet-normalised image;
 // its features must be glipctl's features of the original weights on the

@@ -16,12 +16,12 @@ import (
 	"github.com/glipctl/glipctl/internal/ckpt/formats"
 )
 
-// fixture is a committed fixture of testdata/ (scripts/make_fixtures.py).
+// fixture is a committed fixture of testdata/ (scripts/fixtures/make_fixtures.py).
 func fixture(t *testing.T, name string) string {
 	t.Helper()
 	p := ckpttest.Fixture(t, name)
 	if _, err := os.Stat(p); err != nil {
-		t.Fatalf("fixture %s: %v (regenerate with scripts/make_fixtures.py)", name, err)
+		t.Fatalf("fixture %s: %v (regenerate with scripts/fixtures/make_fixtures.py)", name, err)
 	}
 	return p
 }

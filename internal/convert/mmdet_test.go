@@ -15,7 +15,7 @@ import (
 
 // TestMMDetMatchesConverter converts a GLIP detector checkpoint (Swin
 // backbone, FPN, BERT language backbone, DyHead/VL-fusion head, keys the
-// converter drops) made by scripts/mmdet_ref.py, and compares the .pth
+// converter drops) made by scripts/oracles/mmdet_ref.py, and compares the .pth
 // byte for byte with torch.save of that script's re-implementation of
 // mmdetection's glip_to_mmdet.py; then converts it back to the official
 // layout, which must give every tensor the script kept its official name
@@ -24,7 +24,7 @@ func TestMMDetMatchesConverter(t *testing.T) {
 	oracle.Require(t, "torch")
 	t.Parallel()
 	dir := t.TempDir()
-	script := filepath.Join(oracle.RepoRoot(t), "scripts", "mmdet_ref.py")
+	script := oracle.Script(t, "oracles/mmdet_ref.py")
 	src, want := filepath.Join(dir, "official.pth"), filepath.Join(dir, "archive.pth")
 	for _, args := range [][]string{{"make", dir}, {"convert", src, want}} {
 		if out, err := exec.Command(oracle.Python, append([]string{script}, args...)...).CombinedOutput(); err != nil {

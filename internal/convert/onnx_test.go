@@ -61,10 +61,9 @@ func TestONNXWeightsAreTheConversion(t *testing.T) {
 // layout, remapped) gives the features of the Go forward pass on the
 // fixture itself.
 func TestONNXRunsLikeForward(t *testing.T) {
-	root := oracle.RepoRoot(t)
 	node, err := exec.LookPath("node")
 	if err == nil {
-		_, err = os.Stat(filepath.Join(root, "scripts", "node_modules", "onnxruntime-node", "package.json"))
+		_, err = os.Stat(oracle.Script(t, "node_modules/onnxruntime-node/package.json"))
 	}
 	if err != nil {
 		if os.Getenv("CI") == "true" {
@@ -106,7 +105,7 @@ func TestONNXRunsLikeForward(t *testing.T) {
 			"runs": []any{map[string]any{"input": in, "shape": []int{2, 3, h, w}, "out": dst}}}}})
 		sp := filepath.Join(dir, "jobs.json")
 		os.WriteFile(sp, spec, 0o644)
-		if out, err := exec.Command(node, filepath.Join(root, "scripts", "onnx_run.mjs"), sp).CombinedOutput(); err != nil {
+		if out, err := exec.Command(node, oracle.Script(t, "oracles/onnx_run.mjs"), sp).CombinedOutput(); err != nil {
 			t.Fatalf("onnx_run.mjs: %v\n%s", err, out)
 		}
 		for _, f := range feats {

@@ -30,7 +30,7 @@ func benchMatMulT(b *testing.B, kr Kernel, m, n, k int, ep *Epilogue) {
 
 // BenchmarkSgemm1024 is the 1024³ product C = A·Bᵀ on all cores with the
 // best kernel: GFLOPS over all iterations, and best_GFLOPS of the fastest
-// one (what scripts/bench_gemm.sh compares with torch's best call, on a
+// one (what scripts/bench/bench_gemm.sh compares with torch's best call, on a
 // machine shared with other work).
 func BenchmarkSgemm1024(b *testing.B) { benchBest(b, Kernel{}, 1024) }
 

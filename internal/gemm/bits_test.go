@@ -16,13 +16,13 @@ import (
 // GLIPCTL_GEMM_BITS=FILE set, on amd64 it writes the avx2 kernel's
 // results on every test shape and epilogue, MatMul and GELU to FILE; on
 // arm64 it computes the same with the neon kernel and compares them bit
-// for bit with FILE. scripts/arm64_emulated.sh runs both (arm64 under
+// for bit with FILE. scripts/ci/arm64_emulated.sh runs both (arm64 under
 // qemu-user). Inputs are multiples of 2⁻²² made from integers, so that they
 // are the same on every architecture.
 func TestSameBitsAcrossArchitectures(t *testing.T) {
 	path := os.Getenv("GLIPCTL_GEMM_BITS")
 	if path == "" {
-		t.Skip("GLIPCTL_GEMM_BITS is not set (scripts/arm64_emulated.sh sets it)")
+		t.Skip("GLIPCTL_GEMM_BITS is not set (scripts/ci/arm64_emulated.sh sets it)")
 	}
 	im, write := bitsImpl(t)
 	var buf bytes.Buffer

@@ -71,7 +71,7 @@
 //     products, so a forward pass gives the same features on any x86-64
 //     CPU with FMA. GELU and the packing transposer are the AVX2 code.
 //     No machine of this project has AVX-512: the kernel is tested on an
-//     emulated Skylake-X (scripts/avx512_emulated.sh runs this package's
+//     emulated Skylake-X (scripts/ci/avx512_emulated.sh runs this package's
 //     tests in Bochs), its packing and blocking on every amd64 machine
 //     (the tests' geometry twin: 14×32 with a portable micro-kernel), and
 //     its speed has not been measured or tuned on real hardware.
@@ -104,7 +104,7 @@
 //     passes are not promised the same bits on both: the rest of them is
 //     Go code, which the compiler fuses into FMAs on arm64 and not on
 //     amd64. No machine of this project is arm64: the kernel is tested
-//     under qemu-user (scripts/arm64_emulated.sh runs this package's
+//     under qemu-user (scripts/ci/arm64_emulated.sh runs this package's
 //     tests on an emulated arm64, and compares the neon kernel's results
 //     on every test shape with a file of the avx2 kernel's, bit for
 //     bit), and its speed has not been measured on real hardware.

@@ -16,7 +16,7 @@ import (
 // kernels this CPU cannot run, with a portable micro-kernel (see twin):
 // the AVX-512 geometry (14×32, mc 168) is tested on AVX2-only machines
 // too. The AVX-512 micro-kernel itself runs only where the CPU has
-// AVX-512F (scripts/avx512_emulated.sh runs these tests on an emulated
+// AVX-512F (scripts/ci/avx512_emulated.sh runs these tests on an emulated
 // one).
 func geometryTwins() []*impl {
 	if !(cpu.X86.HasAVX2 && cpu.X86.HasFMA) || cpu.X86.HasAVX512F {
@@ -55,7 +55,7 @@ func TestAssemblyKernelsAgree(t *testing.T) {
 		}
 	}
 	if len(others) == 0 || !(cpu.X86.HasAVX2 && cpu.X86.HasFMA) {
-		t.Skipf("this CPU runs no assembly kernel besides avx2 (AVX512F %v): scripts/avx512_emulated.sh runs this test on an emulated AVX-512 CPU", cpu.X86.HasAVX512F)
+		t.Skipf("this CPU runs no assembly kernel besides avx2 (AVX512F %v): scripts/ci/avx512_emulated.sh runs this test on an emulated AVX-512 CPU", cpu.X86.HasAVX512F)
 	}
 	// Every shape, also with -short: no float64 reference here, so even
 	// the largest is quick (and under emulation it is the only run of

@@ -22,7 +22,7 @@ func open(t *testing.T, name string) *ckpt.Checkpoint {
 
 // TestRemapMatchesConverter remaps the official fixture and compares it,
 // name by name, in order, byte for byte, with mmpretrain_small.pth, which
-// scripts/make_fixtures.py made with torch by the rules of mmpretrain's
+// scripts/fixtures/make_fixtures.py made with torch by the rules of mmpretrain's
 // glip_to_mmpretrain.py.
 func TestRemapMatchesConverter(t *testing.T) {
 	for _, src := range []string{"official_small.pth", "official_small_legacy.pth"} {

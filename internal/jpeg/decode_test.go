@@ -40,7 +40,7 @@ func buildCorpus(t *testing.T) (string, []refEntry) {
 	if corpusCache.dir == "" && corpusCache.err == nil {
 		dir, err := os.MkdirTemp("", "glipctl-jpeg-corpus-")
 		if err == nil {
-			script := filepath.Join(oracle.RepoRoot(t), "scripts", "make_jpeg_corpus.py")
+			script := oracle.Script(t, "fixtures/make_jpeg_corpus.py")
 			out, e := exec.Command(oracle.Python, script, "--refs", dir).CombinedOutput()
 			if e != nil {
 				err = fmt.Errorf("%s: %v\n%s", script, e, out)

@@ -90,11 +90,10 @@ func randomInput(n, h, w int, seed uint64) swin.Input {
 // (failing it under CI) when ONNX Runtime is not installed.
 func onnxRuntime(t testing.TB) (node, script string) {
 	t.Helper()
-	root := oracle.RepoRoot(t)
-	script = filepath.Join(root, "scripts", "onnx_run.mjs")
+	script = oracle.Script(t, "oracles/onnx_run.mjs")
 	node, err := exec.LookPath("node")
 	if err == nil {
-		_, err = os.Stat(filepath.Join(root, "scripts", "node_modules", "onnxruntime-node", "package.json"))
+		_, err = os.Stat(oracle.Script(t, "node_modules/onnxruntime-node/package.json"))
 	}
 	if err != nil {
 		msg := fmt.Sprintf("ONNX Runtime is not available (%v); install Node.js >= 20 and run `npm ci --ignore-scripts --prefix scripts`", err)
@@ -475,7 +474,7 @@ func TestONNXChecker(t *testing.T) {
 		paths = append(paths, p)
 		models = append(models, m)
 	}
-	cmd := exec.Command(oracle.Python, append([]string{filepath.Join(oracle.RepoRoot(t), "scripts", "onnx_check.py")}, paths...)...)
+	cmd := exec.Command(oracle.Python, append([]string{oracle.Script(t, "oracles/onnx_check.py")}, paths...)...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()

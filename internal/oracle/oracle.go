@@ -2,7 +2,9 @@
 // Debian's Python with torch, torchvision, PIL, OpenCV and numpy. A test that needs
 // one calls Require: without it the test is skipped with a message, except
 // under CI (CI=true), which installs the references and where their absence
-// is a failure.
+// is a failure. Script names the repository's reference and fixture scripts
+// (scripts/oracles/, scripts/fixtures/) and the npm packages they use
+// (scripts/node_modules/).
 package oracle
 
 import (
@@ -52,4 +54,12 @@ func RepoRoot(t testing.TB) string {
 		}
 		dir = parent
 	}
+}
+
+// Script returns the path of rel (slash-separated, such as
+// "oracles/swin_ref.py" or "node_modules/onnxruntime-node") under the
+// repository's scripts/ directory.
+func Script(t testing.TB, rel string) string {
+	t.Helper()
+	return filepath.Join(RepoRoot(t), "scripts", filepath.FromSlash(rel))
 }

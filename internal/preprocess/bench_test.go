@@ -7,7 +7,7 @@ import (
 )
 
 // BenchmarkResize640x480To224: the resize stage of each pipeline on a
-// 640x480 BGR image to 224x224 (scripts/bench_preprocess.sh sets it
+// 640x480 BGR image to 224x224 (scripts/bench/bench_preprocess.sh sets it
 // against PIL's and OpenCV's in the same run). best-ms is the fastest
 // single call, the figure that script compares (the machine may be shared).
 func BenchmarkResize640x480To224(b *testing.B) {

@@ -22,7 +22,7 @@ import (
 	"github.com/glipctl/glipctl/internal/oracle"
 )
 
-// refJob is one job of scripts/pipeline_ref.py.
+// refJob is one job of scripts/oracles/pipeline_ref.py.
 type refJob struct {
 	Name     string `json:"name"`
 	Image    string `json:"image"`
@@ -61,7 +61,7 @@ func runRef(t *testing.T, jobs []refJob) map[string]refOut {
 	if err := os.WriteFile(jobsPath, data, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(oracle.Python, filepath.Join(oracle.RepoRoot(t), "scripts", "pipeline_ref.py"), jobsPath, dir)
+	cmd := exec.Command(oracle.Python, oracle.Script(t, "oracles/pipeline_ref.py"), jobsPath, dir)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("pipeline_ref.py: %v\n%s", err, out)
 	}
@@ -259,7 +259,7 @@ func TestPipelinesMatchLibraries(t *testing.T) {
 	}
 }
 
-// corpus returns the committed images of scripts/make_image_corpus.py.
+// corpus returns the committed images of scripts/fixtures/make_image_corpus.py.
 func corpus(t *testing.T) []string {
 	t.Helper()
 	files, err := filepath.Glob(filepath.Join(oracle.RepoRoot(t), "testdata", "images", "*"))
@@ -268,7 +268,7 @@ func corpus(t *testing.T) []string {
 	}
 	sort.Strings(files)
 	if len(files) == 0 {
-		t.Fatal("testdata/images is empty; run scripts/make_image_corpus.py")
+		t.Fatal("testdata/images is empty; run scripts/fixtures/make_image_corpus.py")
 	}
 	return files
 }

@@ -160,7 +160,7 @@ func TestPreprocessMatchesPIL(t *testing.T) {
 	if err := os.WriteFile(jobsPath, data, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(oracle.Python, filepath.Join(oracle.RepoRoot(t), "scripts", "forward_pil_ref.py"), jobsPath, dir)
+	cmd := exec.Command(oracle.Python, oracle.Script(t, "oracles/forward_pil_ref.py"), jobsPath, dir)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("forward_pil_ref.py: %v\n%s", err, out)
 	}

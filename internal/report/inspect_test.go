@@ -22,7 +22,7 @@ func TestInspectArchAndKeys(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		// scripts/make_fixtures.py builds embed 8, depths 2,2,2,2, heads 1,2,4,8, window 7.
+		// scripts/fixtures/make_fixtures.py builds embed 8, depths 2,2,2,2, heads 1,2,4,8, window 7.
 		want := swin.Arch{EmbedDim: 8, Depths: []int{2, 2, 2, 2}, Heads: []int{1, 2, 4, 8}, Window: 7, PatchSize: 4, InChans: 3, MLPRatio: 4}
 		if in.Arch == nil || !in.Arch.Equal(want) || in.Arch.PatchSize != 4 || in.Arch.MLPRatio != 4 || in.Arch.Name != "Swin-Small-Fixture" {
 			t.Errorf("%s: arch %+v (%s), want %+v", name, in.Arch, in.ArchError, want)

@@ -11,7 +11,7 @@ var swinL = Arch{EmbedDim: 192, Depths: []int{2, 2, 18, 2}, Heads: []int{6, 12, 
 // benchForward times Forward of an n-image batch of size×size inputs
 // (random weights of the architecture, mmpretrain semantics, stages 1-3)
 // with the default kernel, and reports best_ms, the fastest pass (what
-// scripts/bench_forward.sh compares with PyTorch's best pass on a machine
+// scripts/bench/bench_forward.sh compares with PyTorch's best pass on a machine
 // shared with other work) and, for batches, img/s of that pass.
 func benchForward(b *testing.B, a Arch, n, size int) {
 	m, err := FromTensors(randomTensors(a, []int{1, 2, 3}, 1))
@@ -39,7 +39,7 @@ func benchForward(b *testing.B, a Arch, n, size int) {
 
 // BenchmarkForward is the Swin-T forward pass at 224x224 (real Swin-T
 // dimensions, random weights, mmpretrain semantics, stages 1-3): the
-// in-process figure scripts/bench_forward.sh compares with PyTorch.
+// in-process figure scripts/bench/bench_forward.sh compares with PyTorch.
 func BenchmarkForward(b *testing.B) { benchForward(b, swinT, 1, 224) }
 
 // BenchmarkForwardL384 is a Swin-L-shaped forward pass at 384x384 (real
@@ -77,7 +77,7 @@ func BenchmarkMatMul(b *testing.B) {
 // BenchmarkForwardProfile is BenchmarkForward (Swin-T 224) and
 // BenchmarkForwardL384 with Options.Profile: it reports, for the fastest
 // pass, each category's ms (OP_ms) and GFLOPS (OP_GFLOPS), from which
-// scripts/bench_ort.sh prints a table.
+// scripts/bench/bench_ort.sh prints a table.
 func BenchmarkForwardProfile(b *testing.B) {
 	for _, s := range []struct {
 		name string

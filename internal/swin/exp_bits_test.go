@@ -15,11 +15,11 @@ import (
 // GLIPCTL_EXP_BITS=FILE set, on amd64 (AVX2+FMA) it writes the results of
 // expSubSum and scaleBiasMax on rows of exact inputs to FILE; on arm64 it
 // computes them with NEON and compares them bit for bit with FILE.
-// scripts/arm64_emulated.sh runs both (arm64 under qemu-user).
+// scripts/ci/arm64_emulated.sh runs both (arm64 under qemu-user).
 func TestExpSameBitsAcrossArchitectures(t *testing.T) {
 	path := os.Getenv("GLIPCTL_EXP_BITS")
 	if path == "" {
-		t.Skip("GLIPCTL_EXP_BITS is not set (scripts/arm64_emulated.sh sets it)")
+		t.Skip("GLIPCTL_EXP_BITS is not set (scripts/ci/arm64_emulated.sh sets it)")
 	}
 	var write bool
 	switch runtime.GOARCH {

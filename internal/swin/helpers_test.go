@@ -29,17 +29,16 @@ var (
 )
 
 // forwardRefs returns the directory of the parity fixtures made by
-// scripts/forward_make_refs.py. They are made once per version of the
+// scripts/fixtures/forward_make_refs.py. They are made once per version of the
 // scripts and kept in the user cache directory (GLIPCTL_FORWARD_REFS
 // overrides the location).
 func forwardRefs(t testing.TB) string {
 	t.Helper()
 	oracle.Require(t, "torch", "torchvision", "numpy")
-	root := oracle.RepoRoot(t)
 	refsOnce.Do(func() {
 		h := sha256.New()
-		for _, s := range []string{"swin_ref.py", "forward_make_refs.py"} {
-			b, err := os.ReadFile(filepath.Join(root, "scripts", s))
+		for _, s := range []string{"oracles/swin_ref.py", "oracles/glip_remap.py", "fixtures/forward_make_refs.py"} {
+			b, err := os.ReadFile(oracle.Script(t, s))
 			if err != nil {
 				refsErr = err
 				return
@@ -67,7 +66,7 @@ func forwardRefs(t testing.TB) string {
 			refsErr = err
 			return
 		}
-		cmd := exec.Command(oracle.Python, filepath.Join(root, "scripts", "forward_make_refs.py"), "--out", tmp)
+		cmd := exec.Command(oracle.Python, oracle.Script(t, "fixtures/forward_make_refs.py"), "--out", tmp)
 		if out, err := cmd.CombinedOutput(); err != nil {
 			os.RemoveAll(tmp)
 			refsErr = fmt.Errorf("forward_make_refs.py: %v\n%s", err, out)

@@ -107,7 +107,7 @@ func isolate(t *testing.T) (cacheDir, hubDir string) {
 }
 
 // smallArch is the architecture of testdata/official_small.pth (made by
-// torch, scripts/make_fixtures.py).
+// torch, scripts/fixtures/make_fixtures.py).
 var smallArch = swin.Arch{EmbedDim: 8, Depths: []int{2, 2, 2, 2}, Heads: []int{1, 2, 4, 8}, Window: 7, PatchSize: 4, InChans: 3, MLPRatio: 4}
 
 // fixture returns the bytes of a committed checkpoint in testdata/.

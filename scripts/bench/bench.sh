@@ -4,10 +4,10 @@
 # and the load average is printed before and after):
 #
 #   SGEMM 1024^3          GFLOPS: internal/gemm (BenchmarkSgemm1024) against
-#                         torch.mm on OpenBLAS (scripts/bench_gemm.sh), best
+#                         torch.mm on OpenBLAS (scripts/bench/bench_gemm.sh), best
 #                         of torch.set_num_threads(1) and (2).
 #   Swin-T 224, in process  ms per forward pass: BenchmarkForward (best pass)
-#                         against scripts/forward_torch.py bench.
+#                         against scripts/oracles/forward_torch.py bench.
 #   Swin-L 384, in process  the same with real Swin-L dimensions (embed 192,
 #                         depths 2,2,18,2, heads 6,12,24,48, window 12),
 #                         BenchmarkForwardL384.
@@ -22,15 +22,15 @@
 #
 # PyTorch is Debian's /usr/bin/python3 (python3-torch on
 # libopenblas0-pthread), and always gets its best configuration of: the
-# model (scripts/swin_ref.py or torchvision's SwinTransformer), threads
+# model (scripts/oracles/swin_ref.py or torchvision's SwinTransformer), threads
 # (set_num_threads(1), set_num_threads(2), and set_num_threads(2) with
 # OPENBLAS_NUM_THREADS=1, since set_num_threads does not bind OpenBLAS).
 # Every ratio is glipctl / PyTorch in the row's unit (times: lower is
 # better; GFLOPS and images/s: higher is better).
 #
-# Usage: scripts/bench.sh     (RUNS=3 by default; KEEP=DIR keeps the work files)
+# Usage: scripts/bench/bench.sh     (RUNS=3 by default; KEEP=DIR keeps the work files)
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 PY=/usr/bin/python3
 RUNS=${RUNS:-3}
 work=${KEEP:-$(mktemp -d)}
@@ -45,9 +45,9 @@ if ! ldconfig -p 2>/dev/null | grep -i openblas >/dev/null; then
 	echo "warning: libopenblas not found: torch uses the reference BLAS" >&2
 fi
 
-"$PY" scripts/forward_torch.py make --out "$work" >/dev/null
-"$PY" scripts/forward_torch.py make --out "$work" --arch L --size 384 >/dev/null
-"$PY" scripts/forward_torch.py make --out "$work" --size 224 --batch 32 >/dev/null
+"$PY" scripts/oracles/forward_torch.py make --out "$work" >/dev/null
+"$PY" scripts/oracles/forward_torch.py make --out "$work" --arch L --size 384 >/dev/null
+"$PY" scripts/oracles/forward_torch.py make --out "$work" --size 224 --batch 32 >/dev/null
 go build -o "$work/glipctl" ./cmd/glipctl
 go test -c -o "$work/swin.test" ./internal/swin
 
@@ -90,8 +90,8 @@ metric() { awk -v u="$1" '{for (i = 2; i <= NF; i++) if ($i == u) print $(i-1)}'
 rows=()
 row() { rows+=("$(printf '%-34s %9s %-44s %7s %7s' "$@")"); }
 
-echo "== SGEMM 1024^3 (scripts/bench_gemm.sh) =="
-g=$(scripts/bench_gemm.sh "$RUNS" 20 | tee /dev/stderr)
+echo "== SGEMM 1024^3 (scripts/bench/bench_gemm.sh) =="
+g=$(scripts/bench/bench_gemm.sh "$RUNS" 20 | tee /dev/stderr)
 go_gf=$(grep '^glipctl internal/gemm, all cores' <<<"$g" | awk '{print $(NF-1)}')
 t1=$(grep 'set_num_threads(1)' <<<"$g" | awk '{print $(NF-1)}')
 t2=$(grep 'set_num_threads(2)' <<<"$g" | awk '{print $(NF-1)}')
@@ -105,7 +105,7 @@ inproc() { # inproc NAME BENCH WEIGHTS INPUT REPEAT
 	out=$("$work/swin.test" -test.run '^$' -test.bench "^$2\$" -test.benchtime "${5}x" -test.count 1)
 	go_ms=$(metric best_ms <<<"$out")
 	echo "    glipctl: $go_ms" >&2
-	tb=$(torch_best scripts/forward_torch.py bench --weights "$3" --input "$4" --repeat "$5")
+	tb=$(torch_best scripts/oracles/forward_torch.py bench --weights "$3" --input "$4" --repeat "$5")
 	row "$1 (ms)" "$go_ms" "${tb%%|*} (${tb#*|})" "$(awk -v a="$go_ms" -v b="${tb%%|*}" 'BEGIN {printf "%.2fx", a / b}')" "<=0.7x"
 }
 inproc "Swin-T 224 forward" BenchmarkForward "$work/swin_t_mm.pth" "$work/x_224.npy" 10
@@ -114,7 +114,7 @@ inproc "Swin-L 384 forward" BenchmarkForwardL384 "$work/swin_l_mm.pth" "$work/x_
 echo "== whole process, Swin-T 224, one image (s) ==" >&2
 go_s=$(best_wall "$work/glipctl" forward --model "$work/swin_t_mm.pth" --input "$work/x_224.npy" -o "$work/go.safetensors")
 echo "    glipctl: $go_s" >&2
-tb=$(TIME=wall torch_best scripts/forward_torch.py run --weights "$work/swin_t_mm.pth" --input "$work/x_224.npy" --out "$work/torch.safetensors")
+tb=$(TIME=wall torch_best scripts/oracles/forward_torch.py run --weights "$work/swin_t_mm.pth" --input "$work/x_224.npy" --out "$work/torch.safetensors")
 row "glipctl forward, whole process (s)" "$(printf '%.3f' "$go_s")" "$(printf '%.3f' "${tb%%|*}") (${tb#*|})" "$(awk -v a="$go_s" -v b="${tb%%|*}" 'BEGIN {printf "%.2fx", a / b}')" "<=0.25x"
 "$work/glipctl" diff "$work/go.safetensors" "$work/torch.safetensors" >&2 || true
 
@@ -126,7 +126,7 @@ go_ips=$(awk -v t="$go_b" 'BEGIN {printf "%.2f", 32 / t}')
 echo "    glipctl: $go_b s, $go_ips img/s" >&2
 best_ms="" best_cfg=""
 for ch in 32 8; do
-	tb=$(torch_best scripts/forward_torch.py bench --weights "$work/swin_t_mm.pth" --input "$work/xb32_224.npy" --repeat 1 --chunk "$ch")
+	tb=$(torch_best scripts/oracles/forward_torch.py bench --weights "$work/swin_t_mm.pth" --input "$work/xb32_224.npy" --repeat 1 --chunk "$ch")
 	if [ -z "$best_ms" ] || lt "${tb%%|*}" "$best_ms"; then best_ms=${tb%%|*} best_cfg="${tb#*|}, batches of $ch"; fi
 done
 t_ips=$(awk -v t="$best_ms" 'BEGIN {printf "%.2f", 32000 / t}')

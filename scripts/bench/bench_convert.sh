@@ -14,12 +14,12 @@
 # ARCH=L instead generates a real-size Swin-L backbone (embed 192, depths 2,2,18,2, window
 # 12: ~790 MB, nearly all of it kept) with FPN/RPN heads and no language backbone.
 #
-# Usage: scripts/bench_convert.sh [WORKDIR]     (GLIPCTL=path uses that binary instead of
+# Usage: scripts/bench/bench_convert.sh [WORKDIR]     (GLIPCTL=path uses that binary instead of
 # building one; WORKDIR keeps the generated checkpoint between runs)
 # Needs Debian's /usr/bin/python3 with python3-torch, /usr/bin/time and go.
 # Targets: glipctl at least 10x faster and at most 0.1x the peak RSS.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 repo=$(pwd)
 work=${1:-$(mktemp -d "${TMPDIR:-/tmp}/bench_convert.XXXXXX")}
 mkdir -p "$work"
@@ -146,7 +146,7 @@ clean_go
 read -r gt gm < <(best clean_go "$glipctl" convert "$src" -o "$work/go/archive.pth" -q)
 warm_from=$(source_from)
 read -r nt nm < <(best clean_go "$glipctl" convert "$src" -o "$work/go/archive.pth" -q --no-sync)
-read -r pt pm < <(best clean_py "$py" "$work/torch_convert.py" "$src" "$work/py/archive.pth" "$repo/scripts")
+read -r pt pm < <(best clean_py "$py" "$work/torch_convert.py" "$src" "$work/py/archive.pth" "$repo/scripts/oracles")
 
 same=no
 cmp -s "$work/go/archive.pth" "$work/py/archive.pth" && same=yes

@@ -5,18 +5,18 @@
 # was fed (.npy inputs, already preprocessed: nothing to decode). Prints
 # images/s of both and their ratio (target: JPEGs at least 0.95x the
 # tensors). Real Swin-T dimensions, random weights
-# (scripts/forward_torch.py make).
+# (scripts/oracles/forward_torch.py make).
 #
-#   scripts/bench_dataset.sh [N] [ROUNDS]     (defaults 32 images, 3 rounds; best of ROUNDS, interleaved)
+#   scripts/bench/bench_dataset.sh [N] [ROUNDS]     (defaults 32 images, 3 rounds; best of ROUNDS, interleaved)
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 n=${1:-32}
 rounds=${2:-3}
 work=$(mktemp -d)
 trap '[ -n "${KEEP:-}" ] || rm -rf "$work"' EXIT
 PY=/usr/bin/python3
 go build -o "$work/glipctl" ./cmd/glipctl
-"$PY" scripts/forward_torch.py make --out "$work" >/dev/null
+"$PY" scripts/oracles/forward_torch.py make --out "$work" >/dev/null
 "$PY" - "$work" "$n" <<'PYEOF'
 import sys, numpy as np
 from PIL import Image

@@ -4,21 +4,21 @@
 # stages 1-3 with their norms), in the same run:
 #
 #   in process     Go: BenchmarkForward (internal/swin), best ns/op;
-#                  PyTorch: scripts/forward_torch.py bench, best of
+#                  PyTorch: scripts/oracles/forward_torch.py bench, best of
 #                  torch.set_num_threads(1) and (2), torchvision's Swin
-#                  and scripts/swin_ref.py, best pass of 10 after a warm-up.
+#                  and scripts/oracles/swin_ref.py, best pass of 10 after a warm-up.
 #   whole process  Go: glipctl forward --model W.pth --input x.npy -o F;
 #                  Python: import torch, load W.pth, forward, save features
-#                  (scripts/forward_torch.py run), best of 1 and 2 threads.
+#                  (scripts/oracles/forward_torch.py run), best of 1 and 2 threads.
 #                  Each is the best wall-clock time of $RUNS runs.
 #
 # Both are also run with the Go kernel compiled for GOAMD64=v3 (FMA) when
 # the CPU has it. The features of the two are compared with `glipctl diff`.
 #
-# scripts/bench.sh is the summary table (it adds Swin-L 384, 32 images and
+# scripts/bench/bench.sh is the summary table (it adds Swin-L 384, 32 images and
 # the SGEMM); this script also times the GOAMD64=v3 build and .safetensors.
 #
-# Usage: scripts/bench_forward.sh        (RUNS=5 by default)
+# Usage: scripts/bench/bench_forward.sh        (RUNS=5 by default)
 # Needs Go, Debian's python3-torch and python3-torchvision at /usr/bin/python3,
 # and libopenblas0-pthread (without it Debian's torch uses the reference
 # BLAS and the comparison is meaningless).
@@ -26,7 +26,7 @@ set -euo pipefail
 
 PY=${PYTHON:-/usr/bin/python3}
 RUNS=${RUNS:-5}
-root=$(cd "$(dirname "$0")/.." && pwd)
+root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -36,7 +36,7 @@ if ! ldconfig -p 2>/dev/null | grep -i openblas >/dev/null; then
 fi
 
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), load $(cut -d' ' -f1-3 /proc/loadavg)"
-"$PY" scripts/forward_torch.py make --out "$work"
+"$PY" scripts/oracles/forward_torch.py make --out "$work"
 W=$work/swin_t_mm.pth
 X=$work/x_224.npy
 
@@ -76,7 +76,7 @@ done
 torch_ms=""
 for impl in torchvision ref; do
 	for th in 1 2; do
-		ms=$("$PY" scripts/forward_torch.py bench --weights "$W" --input "$X" --threads "$th" --impl "$impl" --repeat 10 | cut -d' ' -f1)
+		ms=$("$PY" scripts/oracles/forward_torch.py bench --weights "$W" --input "$X" --threads "$th" --impl "$impl" --repeat 10 | cut -d' ' -f1)
 		printf '  PyTorch (%s, %d thread(s)):          %8.1f\n' "$impl" "$th" "$ms"
 		if [ -z "$torch_ms" ] || [ "$(echo "$ms < $torch_ms" | bc -l)" = 1 ]; then torch_ms=$ms; fi
 	done
@@ -98,7 +98,7 @@ for v in "${variants[@]}"; do
 done
 py_s=""
 for th in 1 2; do
-	s=$(best_wall "$PY" scripts/forward_torch.py run --weights "$W" --input "$X" --threads "$th" --out "$work/torch.safetensors")
+	s=$(best_wall "$PY" scripts/oracles/forward_torch.py run --weights "$W" --input "$X" --threads "$th" --out "$work/torch.safetensors")
 	printf '  python (torch, torchvision, %d thread(s)): %6.3f\n' "$th" "$s"
 	if [ -z "$py_s" ] || [ "$(echo "$s < $py_s" | bc -l)" = 1 ]; then py_s=$s; fi
 done

@@ -7,7 +7,7 @@ the best call's GFLOPS of each, one line each:
     torch threads=N best_GFLOPS=X mean_GFLOPS=Y calls=Z
 
 plus a line naming the BLAS library loaded into the process. Called by
-scripts/bench_gemm.sh; usage: bench_gemm.py [CALLS]
+scripts/bench/bench_gemm.sh; usage: bench_gemm.py [CALLS]
 """
 import sys
 import time

@@ -6,9 +6,9 @@
 # each side is timed call by call, ROUNDS times, interleaved, and the best
 # call counts; the load (uptime) is printed before and after.
 #
-# Usage: scripts/bench_gemm.sh [ROUNDS] [CALLS]    (defaults 3 rounds of 30 calls)
+# Usage: scripts/bench/bench_gemm.sh [ROUNDS] [CALLS]    (defaults 3 rounds of 30 calls)
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 rounds=${1:-3}
 calls=${2:-30}
 py=/usr/bin/python3
@@ -30,12 +30,12 @@ for r in $(seq "$rounds"); do
 	out=$("$work/gemm.test" -test.run '^$' -test.bench '^BenchmarkSgemm1024$|^BenchmarkSgemm1024Threads$/^avx2/workers=1$' -test.benchtime "${calls}x")
 	g=$(grep '^BenchmarkSgemm1024-' <<<"$out" | metric best_GFLOPS)
 	g1=$(grep 'workers=1' <<<"$out" | metric best_GFLOPS || true)
-	tout=$("$py" scripts/bench_gemm.py "$calls")
+	tout=$("$py" scripts/bench/bench_gemm.py "$calls")
 	blas=$(head -1 <<<"$tout")
 	a=$(grep 'threads=1 ' <<<"$tout" | kv best_GFLOPS)
 	b=$(grep 'threads=2 ' <<<"$tout" | kv best_GFLOPS)
 	# OpenBLAS on one thread (torch.set_num_threads does not bind it).
-	o=$(OPENBLAS_NUM_THREADS=1 "$py" scripts/bench_gemm.py "$calls" | grep 'threads=1 ' | kv best_GFLOPS)
+	o=$(OPENBLAS_NUM_THREADS=1 "$py" scripts/bench/bench_gemm.py "$calls" | grep 'threads=1 ' | kv best_GFLOPS)
 	echo "round $r: glipctl ${g} (1 goroutine ${g1:-n/a}), torch threads=1 ${a}, threads=2 ${b}, OpenBLAS 1 thread ${o} GFLOPS  [$(cut -d, -f3- <<<"$(uptime)" | sed 's/^ *//')]"
 	go_all=$(better "$go_all" "$g"); go_one=$(better "$go_one" "${g1:-0}")
 	t1=$(better "$t1" "$a"); t2=$(better "$t2" "$b"); ob1=$(better "$ob1" "$o")

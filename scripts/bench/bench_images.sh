@@ -5,14 +5,14 @@
 # round and every figure is the best of several):
 #
 #   decode 4032x3024        ms: a 4:2:0 quality-90 JPEG (a phone-camera size,
-#                           the picture of scripts/bench_jpeg.sh) to 8-bit
+#                           the picture of scripts/bench/bench_jpeg.sh) to 8-bit
 #                           RGB: internal/jpeg on all cores
-#                           (scripts/benchjpeg) against PIL's
+#                           (scripts/bench/benchjpeg) against PIL's
 #                           Image.open(p).convert("RGB") and
 #                           cv2.imread(p, cv2.IMREAD_COLOR) (libjpeg-turbo
 #                           with SIMD). Best of $RUNS rounds (default 15).
 #   decode + resize to 224  ms: the same file through each pipeline of
-#                           internal/preprocess.Prepare (scripts/benchimg:
+#                           internal/preprocess.Prepare (scripts/bench/benchimg:
 #                           read, decode, resize 224x224 bilinear) against
 #                           Image.open(p).convert("RGB").resize((224, 224),
 #                           BILINEAR) for pil and cv2.resize(cv2.imread(p),
@@ -34,12 +34,12 @@
 # The inputs are made here, seeded. Ratios are glipctl / library in ms or s
 # (lower is better); "round" is the median of the per-round ratios.
 #
-# Usage: scripts/bench_images.sh     (RUNS=15 WHOLE_RUNS=3; CHUNKS="0 8" also
+# Usage: scripts/bench/bench_images.sh     (RUNS=15 WHOLE_RUNS=3; CHUNKS="0 8" also
 #        tries PyTorch on batches of 8; KEEP=DIR keeps the work files)
 # Needs Go, /usr/bin/python3 with python3-torch, python3-torchvision,
 # python3-pil, python3-opencv and numpy.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 PY=/usr/bin/python3
 RUNS=${RUNS:-15}
 WHOLE_RUNS=${WHOLE_RUNS:-3}
@@ -54,16 +54,16 @@ load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 echo "load before: $load_before"
 
 go build -o "$work/glipctl" ./cmd/glipctl
-(cd scripts/benchjpeg && go build -o "$work/benchjpeg" .)
-(cd scripts/benchimg && go build -o "$work/benchimg" .)
-"$PY" scripts/forward_torch.py make --out "$work" >/dev/null
+(cd scripts/bench/benchjpeg && go build -o "$work/benchjpeg" .)
+(cd scripts/bench/benchimg && go build -o "$work/benchimg" .)
+"$PY" scripts/oracles/forward_torch.py make --out "$work" >/dev/null
 
 "$PY" - "$work" <<'PY'
 import os, sys
 import numpy as np
 from PIL import Image
 out = sys.argv[1]
-# The 4032x3024 picture of scripts/bench_jpeg.sh (seed 7).
+# The 4032x3024 picture of scripts/bench/bench_jpeg.sh (seed 7).
 rng = np.random.default_rng(7)
 h, w = 3024, 4032
 y, x = np.mgrid[0:h, 0:w].astype(np.float32)
@@ -132,7 +132,7 @@ whole = {"glipctl": [os.path.join(work, "glipctl"), "forward", "-m", weights, *j
 for th in (1, 2):
     for ch in chunks:
         cfg = f"threads={th}" + (f", batches of {ch}" if ch != "0" else "")
-        whole[cfg] = [py, "scripts/forward_torch.py", "images", "--weights", weights, "--threads", str(th),
+        whole[cfg] = [py, "scripts/oracles/forward_torch.py", "images", "--weights", weights, "--threads", str(th),
                       "--chunk", ch, "--out", os.path.join(work, f"py_{th}_{ch}.safetensors"), *jpegs]
 wn = list(whole)
 w = {n: [] for n in wn}

@@ -2,13 +2,13 @@
 # Times `glipctl inspect --stats` against Python torch.load + per-tensor
 # min/max/mean/std on a generated ~750 MB official-layout checkpoint, in the
 # same run, and prints wall time, peak RSS and the ratios.
-# Usage: scripts/bench_inspect.sh [WORKDIR]   (needs /usr/bin/python3 with torch)
+# Usage: scripts/bench/bench_inspect.sh [WORKDIR]   (needs /usr/bin/python3 with torch)
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 work=${1:-$(mktemp -d)}
 mkdir -p "$work"
 ckpt=$work/big_official.pth
-[ -f "$ckpt" ] || /usr/bin/python3 scripts/gen_big_checkpoint.py "$ckpt"
+[ -f "$ckpt" ] || /usr/bin/python3 scripts/bench/gen_big_checkpoint.py "$ckpt"
 go build -o "$work/glipctl" ./cmd/glipctl
 cat > "$work/torch_stats.py" <<'PY'
 import sys, torch

@@ -2,7 +2,7 @@
 # Time decoding a 4032x3024 4:2:0 quality-90 JPEG (a phone-camera size, made
 # here by PIL from a seeded synthetic picture) to 8-bit RGB:
 #
-#   Go      internal/jpeg Decode + RGB, all cores (scripts/benchjpeg)
+#   Go      internal/jpeg Decode + RGB, all cores (scripts/bench/benchjpeg)
 #   PIL     Image.open(p).convert("RGB")     (Debian's libjpeg-turbo 2.1.5)
 #   OpenCV  cv2.imread(p, cv2.IMREAD_COLOR)  (the same library)
 #
@@ -11,7 +11,7 @@
 # each, the ratios of the bests and the median of the per-round ratios.
 # (That the bytes agree is what internal/jpeg's tests check.)
 #
-# Usage: scripts/bench_jpeg.sh [RESTART]   RESTART: also time a copy with a
+# Usage: scripts/bench/bench_jpeg.sh [RESTART]   RESTART: also time a copy with a
 #        restart marker every RESTART MCU rows (cjpeg -restart), which the
 #        Go decoder splits among the cores.
 # Needs Go, /usr/bin/python3 with python3-pil, python3-opencv, numpy, and
@@ -20,13 +20,13 @@ set -euo pipefail
 
 PY=${PYTHON:-/usr/bin/python3}
 RUNS=${RUNS:-15}
-root=$(cd "$(dirname "$0")/.." && pwd)
+root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), load $(cut -d' ' -f1-3 /proc/loadavg)"
-(cd scripts/benchjpeg && go build -o "$work/benchjpeg" .)
+(cd scripts/bench/benchjpeg && go build -o "$work/benchjpeg" .)
 
 "$PY" - "$work" <<'PY'
 import sys

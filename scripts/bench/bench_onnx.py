@@ -1,8 +1,8 @@
-"""Exports torchvision's Swin with torch.onnx.export, for scripts/bench_onnx.sh.
+"""Exports torchvision's Swin with torch.onnx.export, for scripts/bench/bench_onnx.sh.
 
-    /usr/bin/python3 scripts/bench_onnx.py --weights W.pth --size S --out M.onnx [--opset 17]
+    /usr/bin/python3 scripts/bench/bench_onnx.py --weights W.pth --size S --out M.onnx [--opset 17]
 
-W.pth holds mmpretrain-named weights (scripts/forward_torch.py make); they
+W.pth holds mmpretrain-named weights (scripts/oracles/forward_torch.py make); they
 are loaded into torchvision's SwinTransformer as forward_torch.py does, and
 the graph of its forward pass with the per-stage norms (outputs stage1,
 stage2, stage3, (N, C, H, W), the batch dynamic) is exported by Debian's
@@ -12,7 +12,7 @@ import argparse
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "oracles"))  # forward_torch, swin_ref
 
 
 def main():

@@ -6,18 +6,18 @@
 #   Swin-L 384   a SwinTransformer with Swin-L's sizes (embed 192,
 #                depths 2,2,18,2, heads 6,12,24,48, window 12)
 #
-# Random weights with the real dimensions (scripts/forward_torch.py make),
+# Random weights with the real dimensions (scripts/oracles/forward_torch.py make),
 # mmpretrain semantics, outputs stage1-3 with their norms, one image, opset
 # 17, f32. glipctl's graph: glipctl convert W.pth -o M.onnx --size S; the
 # other: torchvision's SwinTransformer loaded with the same weights and
-# exported by Debian's torch (scripts/bench_onnx.py). Both run in
-# onnxruntime-node (scripts/onnx_run.mjs, all graph optimisations), with 1
+# exported by Debian's torch (scripts/bench/bench_onnx.py). Both run in
+# onnxruntime-node (scripts/oracles/onnx_run.mjs, all graph optimisations), with 1
 # and 2 intra-op threads; each figure is the best pass of $ROUNDS rounds of
 # $REPS passes (each after a warm-up), the two graphs alternating, best of
 # the thread counts. Prints the times and the ratio glipctl / torch (lower
 # is better).
 #
-# Usage: scripts/bench_onnx.sh     (ROUNDS=3, REPS=5 by default)
+# Usage: scripts/bench/bench_onnx.sh     (ROUNDS=3, REPS=5 by default)
 # Needs Go, node with `npm ci --ignore-scripts --prefix scripts`, and Debian's
 # python3-torch and python3-torchvision at /usr/bin/python3.
 set -euo pipefail
@@ -25,20 +25,20 @@ set -euo pipefail
 PY=${PYTHON:-/usr/bin/python3}
 REPS=${REPS:-5}
 ROUNDS=${ROUNDS:-3}
-root=$(cd "$(dirname "$0")/.." && pwd)
+root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), load $(cut -d' ' -f1-3 /proc/loadavg)"
 go build -o "$work/glipctl" ./cmd/glipctl
-"$PY" scripts/forward_torch.py make --out "$work" --arch T --size 224
-"$PY" scripts/forward_torch.py make --out "$work" --arch L --size 384
+"$PY" scripts/oracles/forward_torch.py make --out "$work" --arch T --size 224
+"$PY" scripts/oracles/forward_torch.py make --out "$work" --arch L --size 384
 
 for m in "t 224 swin_t_mm" "l 384 swin_l_mm"; do
 	set -- $m
 	"$work/glipctl" convert "$work/$3.pth" -o "$work/$1_glipctl.onnx" --size "$2" --no-sync -q >/dev/null
-	"$PY" scripts/bench_onnx.py --weights "$work/$3.pth" --size "$2" --out "$work/$1_torch.onnx" 2>"$work/export.log" || { cat "$work/export.log" >&2; exit 1; }
+	"$PY" scripts/bench/bench_onnx.py --weights "$work/$3.pth" --size "$2" --out "$work/$1_torch.onnx" 2>"$work/export.log" || { cat "$work/export.log" >&2; exit 1; }
 	"$PY" - "$work/x_$2.npy" "$work/x_$2.f32" <<'PYEOF'
 import sys, numpy as np
 np.load(sys.argv[1]).astype("<f4").tofile(sys.argv[2])
@@ -68,7 +68,7 @@ jobs() {
 	printf ']}\n'
 }
 jobs >"$work/jobs.json"
-node scripts/onnx_run.mjs "$work/jobs.json" >"$work/times.jsonl"
+node scripts/oracles/onnx_run.mjs "$work/jobs.json" >"$work/times.jsonl"
 
 "$PY" - "$work/times.jsonl" "$work" <<'PYEOF'
 import json, os, sys

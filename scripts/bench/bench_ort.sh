@@ -3,11 +3,11 @@
 # inputs, interleaved in one invocation:
 #
 #   Swin-T 224, one image   ms, best pass: BenchmarkForward (internal/swin)
-#                           against onnxruntime-node (scripts/ort_bench.mjs)
+#                           against onnxruntime-node (scripts/bench/ort_bench.mjs)
 #                           on the graph torch.onnx.export (Debian's torch,
 #                           opset 17) makes of torchvision's SwinTransformer
 #                           with the same weights and the per-stage norms
-#                           (scripts/forward_torch.py export).
+#                           (scripts/oracles/forward_torch.py export).
 #   Swin-L 384, one image   the same with Swin-L's dimensions
 #                           (BenchmarkForwardL384).
 #   Swin-T 224, 32 images   images/s of the best pass over a (32,3,224,224)
@@ -25,12 +25,12 @@
 # (BenchmarkForwardProfile, swin.Options.Profile). Ratios are glipctl /
 # ONNX Runtime (times: lower is better; images/s: higher is better).
 #
-# Usage: scripts/bench_ort.sh   (RUNS=5; KEEP=DIR keeps the weights and the
+# Usage: scripts/bench/bench_ort.sh   (RUNS=5; KEEP=DIR keeps the weights and the
 #        exported graphs there, and reuses them on the next run)
 # Needs Go, node with `npm ci --ignore-scripts --prefix scripts`, Debian's
 # python3-torch and python3-torchvision at /usr/bin/python3.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 PY=/usr/bin/python3
 RUNS=${RUNS:-5}
 work=${KEEP:-$(mktemp -d)}
@@ -43,11 +43,11 @@ echo "machine: $cpu, $(nproc) cores, $(free -g | awk '/^Mem/ {print $2}') GB; $(
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 echo "load before: $load_before"
 
-"$PY" scripts/forward_torch.py make --out "$work" >/dev/null
-"$PY" scripts/forward_torch.py make --out "$work" --arch L --size 384 >/dev/null
-"$PY" scripts/forward_torch.py make --out "$work" --size 224 --batch 32 >/dev/null
+"$PY" scripts/oracles/forward_torch.py make --out "$work" >/dev/null
+"$PY" scripts/oracles/forward_torch.py make --out "$work" --arch L --size 384 >/dev/null
+"$PY" scripts/oracles/forward_torch.py make --out "$work" --size 224 --batch 32 >/dev/null
 export_graph() { # export_graph WEIGHTS OUT SIZE BATCH
-	[ -s "$work/$2" ] || "$PY" scripts/forward_torch.py export --weights "$work/$1" --out "$work/$2" --size "$3" --batch "$4" >/dev/null 2>&1
+	[ -s "$work/$2" ] || "$PY" scripts/oracles/forward_torch.py export --weights "$work/$1" --out "$work/$2" --size "$3" --batch "$4" >/dev/null 2>&1
 }
 export_graph swin_t_mm.pth t224_b1.onnx 224 1
 export_graph swin_t_mm.pth t224_b8.onnx 224 8
@@ -58,7 +58,7 @@ go test -c -o "$work/swin.test" ./internal/swin
 
 # The same features? glipctl's against ONNX Runtime's (graph of batch 1).
 "$work/glipctl" forward --model "$work/swin_t_mm.pth" --input "$work/x_224.npy" -o "$work/go_t.safetensors" >/dev/null
-node scripts/ort_bench.mjs --model "$work/t224_b1.onnx" --input "$work/x_224.npy" --repeat 0 --out "$work/ort_t.safetensors" >/dev/null
+node scripts/bench/ort_bench.mjs --model "$work/t224_b1.onnx" --input "$work/x_224.npy" --repeat 0 --out "$work/ort_t.safetensors" >/dev/null
 "$work/glipctl" diff "$work/go_t.safetensors" "$work/ort_t.safetensors" | tail -1
 
 lt() { awk -v a="$1" -v b="$2" 'BEGIN {exit !(a < b)}'; }
@@ -75,7 +75,7 @@ gobench() { # gobench BENCH PASSES METRIC
 	"$work/swin.test" -test.run '^$' -test.bench "^$1\$" -test.benchtime "${2}x" -test.count 1 | metric "$3"
 }
 ort() { # ort MODEL INPUT THREADS REPEAT [CHUNK]
-	node scripts/ort_bench.mjs --model "$work/$1" --input "$work/$2" --threads "$3" --repeat "$4" --chunk "${5:-0}" | cut -d' ' -f1
+	node scripts/bench/ort_bench.mjs --model "$work/$1" --input "$work/$2" --threads "$3" --repeat "$4" --chunk "${5:-0}" | cut -d' ' -f1
 }
 now() { date +%s.%N; }
 

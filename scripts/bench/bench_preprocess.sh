@@ -7,9 +7,9 @@
 # /usr/bin/python3. The ratio is glipctl / library in ms (lower is better). The
 # machine may be shared: the load average is printed before and after.
 #
-# Usage: scripts/bench_preprocess.sh     (RUNS=5 by default)
+# Usage: scripts/bench/bench_preprocess.sh     (RUNS=5 by default)
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 PY=/usr/bin/python3
 RUNS=${RUNS:-5}
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -5,7 +5,7 @@ A real-sized Swin-T backbone (embed 96, depths 2,2,6,2, heads 3,6,12,24,
 window 7) under module.backbone.body, BERT-base-sized language_backbone
 tensors, fpn and rpn heads, and SGD momentum buffers for every tensor:
 about 750 MB with the defaults. Values are random (seeded); only sizes
-matter. Usage: /usr/bin/python3 scripts/gen_big_checkpoint.py OUT.pth [--legacy]
+matter. Usage: /usr/bin/python3 scripts/bench/gen_big_checkpoint.py OUT.pth [--legacy]
 """
 import argparse
 import collections

@@ -1,7 +1,7 @@
-// The ONNX Runtime side of scripts/bench_ort.sh: times an ONNX graph's
+// The ONNX Runtime side of scripts/bench/bench_ort.sh: times an ONNX graph's
 // forward pass in onnxruntime-node (CPU, all graph optimisations).
 //
-//   node scripts/ort_bench.mjs --model M.onnx --input x.npy [--threads T]
+//   node scripts/bench/ort_bench.mjs --model M.onnx --input x.npy [--threads T]
 //        [--repeat K] [--chunk B] [--out feats.safetensors]
 //
 // x.npy is a float32 (N, 3, H, W) array (little-endian, C order). The

@@ -29,13 +29,13 @@
 # (apt-get install qemu-user-static), and for the parity cases what the
 # native parity tests need (Debian's python3-torch, python3-torchvision).
 #
-# Usage: scripts/arm64_emulated.sh
+# Usage: scripts/ci/arm64_emulated.sh
 # Environment: KEEP_WORK=1 keeps the work directory (binaries and logs).
 # Exit status: 0 only when everything above held; 1 otherwise.
 set -euo pipefail
 
 t_start=$(date +%s)
-repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$repo"
 
 fail() {

@@ -5,7 +5,7 @@
 # model (default corei7_skylake_x: AVX-512 F/CD/BW/DQ/VL, AVX2, FMA).
 #
 # How: `CGO_ENABLED=0 go test -c` builds the package's test binary and
-# scripts/avx512init (a static PID 1) is built beside it; both go into a
+# scripts/ci/avx512init (a static PID 1) is built beside it; both go into a
 # gzip'd cpio initramfs, which with a Debian kernel (linux-image-*-amd64,
 # downloaded with apt-get download and unpacked, never installed) goes on
 # an isolinux CD image; Bochs boots it (Debian's Bochs has no "nogui"
@@ -19,7 +19,7 @@
 # -short 5-7 min; without -short well over an hour (the 1023x1025x257
 # products and TestGELU's full sweep, float64 references in emulated
 # FP). Quick check of the AVX-512 kernel (~4-5 min in all):
-#   scripts/avx512_emulated.sh ./internal/gemm -short -run /avx512
+#   scripts/ci/avx512_emulated.sh ./internal/gemm -short -run /avx512
 # Test durations printed by the test binary are guest-clock times and
 # mean nothing; the summary gives wall times per top-level test.
 #
@@ -29,11 +29,11 @@
 # ${XDG_CACHE_HOME:-$HOME/.cache}/glipctl-avx512/, so only the first run
 # downloads it (~70 MB .deb).
 #
-# Usage: scripts/avx512_emulated.sh [PKG] [go test flags...]
+# Usage: scripts/ci/avx512_emulated.sh [PKG] [go test flags...]
 #   PKG defaults to ./internal/gemm (relative to the repo root). Flags are
 #   the test binary's: -run X, -short, -count 1 ... are passed as
 #   -test.run X, -test.short, ...; -test.v is always on. Example:
-#     scripts/avx512_emulated.sh ./internal/gemm -short -run 'MatMulT|Packed'
+#     scripts/ci/avx512_emulated.sh ./internal/gemm -short -run 'MatMulT|Packed'
 # Environment:
 #   TIMEOUT     overall limit in seconds, build included (default 2400)
 #   BOCHS_CPU   Bochs CPU model (default corei7_skylake_x)
@@ -50,7 +50,7 @@
 set -euo pipefail
 
 t_start=$(date +%s)
-repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$repo"
 
 pkg=./internal/gemm
@@ -167,10 +167,10 @@ say "kernel $vmlinuz"
 root=$work/root
 mkdir -p "$root"/{dev,proc,sys,tmp,root,pkg}
 pkgdir=$(go list -f '{{.Dir}}' "$pkg") || die "go list $pkg failed"
-say "building $pkg (go test -c) and scripts/avx512init"
+say "building $pkg (go test -c) and scripts/ci/avx512init"
 CGO_ENABLED=0 go test -c -ldflags='-s -w' -o "$root/pkg.test" "$pkg"
 [[ -x $root/pkg.test ]] || die "$pkg has no test files"
-(cd "$repo/scripts/avx512init" && CGO_ENABLED=0 go build -ldflags='-s -w' -o "$root/init" .)
+(cd "$repo/scripts/ci/avx512init" && CGO_ENABLED=0 go build -ldflags='-s -w' -o "$root/init" .)
 # The test runs in /pkg, as go test runs it in the package directory.
 if [[ -d $pkgdir/testdata ]]; then
 	cp -r "$pkgdir/testdata" "$root/pkg/testdata"
@@ -214,7 +214,7 @@ say "boot image $(du -h "$work/boot.iso" | cut -f1)"
 
 # --- 4. Bochs ----------------------------------------------------------------
 cat >"$work/bochsrc" <<EOF
-# written by scripts/avx512_emulated.sh
+# written by scripts/ci/avx512_emulated.sh
 plugin_ctrl: unmapped=1, biosdev=0, speaker=0, extfpuirq=0, parallel=0, gameport=0, iodebug=0, e1000=0, ne2k=0, sb16=0, es1370=0, usb_uhci=0, usb_ohci=0, usb_ehci=0, usb_xhci=0
 config_interface: textconfig
 display_library: term

@@ -1,15 +1,15 @@
 #!/bin/sh
-# Regenerate the fixtures into a temp dir and check that every file scripts/make_fixtures.py
+# Regenerate the fixtures into a temp dir and check that every file scripts/fixtures/make_fixtures.py
 # produces is committed under testdata/ byte for byte. Files in testdata/ that the script
 # does not produce are ignored.
 #
-# Usage: scripts/check_fixtures.sh [TESTDATA_DIR]     (default: testdata/ of this repo)
+# Usage: scripts/ci/check_fixtures.sh [TESTDATA_DIR]     (default: testdata/ of this repo)
 # Exit 0: all identical. Exit 1: a file differs or is missing (named on stderr), or the
 # generator failed. Needs Debian's /usr/bin/python3 with python3-torch (PYTHON overrides).
 set -eu
 
-here=$(cd "$(dirname "$0")" && pwd)
-testdata=${1:-"$here/../testdata"}
+root=$(cd "$(dirname "$0")/../.." && pwd)
+testdata=${1:-"$root/testdata"}
 shown=${1:-testdata}
 python=${PYTHON:-/usr/bin/python3}
 
@@ -18,7 +18,7 @@ trap 'rm -rf "$tmp"' EXIT
 trap 'exit 1' INT TERM
 out=$tmp/out
 
-if ! "$python" "$here/make_fixtures.py" "$out" >"$tmp/log" 2>&1; then
+if ! "$python" "$root/scripts/fixtures/make_fixtures.py" "$out" >"$tmp/log" 2>&1; then
 	cat "$tmp/log" >&2
 	echo "check_fixtures: make_fixtures.py failed" >&2
 	exit 1

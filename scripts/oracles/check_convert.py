@@ -3,16 +3,16 @@
 
 Run with Debian's python (python3-torch 1.13), not a pyenv/venv one:
 
-    /usr/bin/python3 scripts/check_convert.py GLIPCTL [TESTDATA_DIR]
+    /usr/bin/python3 scripts/oracles/check_convert.py GLIPCTL [TESTDATA_DIR]
 
 GLIPCTL is the glipctl binary. The fixtures are TESTDATA_DIR/official_small.pth,
 official_small_legacy.pth, official_small_f16.pth, official_small_bf16.pth and
-mmpretrain_small.pth (made by scripts/make_fixtures.py); when a fixture is missing the
+mmpretrain_small.pth (made by scripts/fixtures/make_fixtures.py); when a fixture is missing the
 script makes a stand-in from the small Swin of make_fixtures.py in a temp dir.
 
 For every fixture, glipctl's outputs are compared with what torch computes:
   * .pth: torch.load of the output is an OrderedDict equal to
-    glip_remap.remap(torch.load(fixture)["model"]) (scripts/glip_remap.py, the remap of
+    glip_remap.remap(torch.load(fixture)["model"]) (scripts/oracles/glip_remap.py, the remap of
     mmpretrain's tools/model_converters/glip_to_mmpretrain.py): same keys in the same
     order, same dtypes and shapes, torch.equal values; and the file is byte-identical
     to torch.save of that OrderedDict (values as plain tensors, archive name "archive").
@@ -25,7 +25,7 @@ For every fixture, glipctl's outputs are compared with what torch computes:
     data); tensors as the .pth's (f16/bf16 as torch rounds), metadata (format pt, the
     source file's sha256, layout, arch, preprocessing).
   * .gguf: tensor infos and metadata read by npm's @huggingface/gguf
-    (scripts/gguf_check.mjs, if node and scripts/node_modules are there), the data read
+    (scripts/oracles/gguf_check.mjs, if node and scripts/node_modules are there), the data read
     here at the offsets it reports: f32 exact, f16 as torch rounds, q8_0 within the
     block error (|x - q*d| <= d/2 + 127*|d - f16(d)| with d = absmax/127).
   * the reports: every kept tensor listed in order with its old and new name, shapes,
@@ -192,7 +192,7 @@ def q8_bound(block):
 def read_gguf_node(path):
     node = shutil.which("node")
     mjs = os.path.join(HERE, "gguf_check.mjs")
-    if not node or not os.path.isdir(os.path.join(HERE, "node_modules", "@huggingface", "gguf")):
+    if not node or not os.path.isdir(os.path.join(HERE, "..", "node_modules", "@huggingface", "gguf")):
         return None
     p = subprocess.run([node, mjs, path], capture_output=True, text=True)
     if p.returncode != 0:
@@ -278,7 +278,7 @@ def check_report(path, fixture, want, what):
 
 def stand_in_fixtures(tmp):
     """Minimal fixtures when testdata/ lacks them: the make_fixtures.py small Swin."""
-    sys.path.insert(0, HERE)
+    sys.path.insert(0, os.path.join(HERE, "..", "fixtures"))
     import make_fixtures as mf  # noqa: E402
     r = mf.Rand(mf.SEED)
     ck = mf.official_checkpoint(r)
@@ -303,7 +303,7 @@ def main():
         print(__doc__.split("\n\n")[1], file=sys.stderr)
         sys.exit(2)
     glipctl = os.path.abspath(sys.argv[1])
-    testdata = sys.argv[2] if len(sys.argv) == 3 else os.path.join(HERE, "..", "testdata")
+    testdata = sys.argv[2] if len(sys.argv) == 3 else os.path.join(HERE, "..", "..", "testdata")
     torch.manual_seed(0)
     tmp = tempfile.mkdtemp(prefix="check_convert.")
     try:

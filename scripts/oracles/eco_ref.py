@@ -4,17 +4,17 @@ timm, torchvision): load a converted output the way each library loads it,
 check what that library checks (and what its non-strict paths would hide),
 and run that library's forward pass on an RGB ImageNet-normalised input.
 
-    /usr/bin/python3 scripts/eco_ref.py make --embed 32 --depths 2,2,6,2 \
+    /usr/bin/python3 scripts/oracles/eco_ref.py make --embed 32 --depths 2,2,6,2 \
         --heads 1,2,4,8 --window 7 --size 224 --seed 1 --out DIR
         # DIR/official.pth (random GLIP weights), DIR/input_bgr.npy (GLIP's
         # input of a random image), DIR/input_rgb.npy (the same image as the
         # RGB pipelines feed it)
-    /usr/bin/python3 scripts/eco_ref.py check --case L:PATH:FEATS [--case ...] \
+    /usr/bin/python3 scripts/oracles/eco_ref.py check --case L:PATH:FEATS [--case ...] \
         --official DIR/official.pth --input DIR/input_rgb.npy
         # loads PATH (a file, or a directory with config.json) as layout L,
         # exits 1 with a message when the library would not load it, and
         # writes the features stage1..3 (B, C, H, W) as safetensors FEATS
-    /usr/bin/python3 scripts/eco_ref.py names --out NAMES.json
+    /usr/bin/python3 scripts/oracles/eco_ref.py names --out NAMES.json
         # torchvision.models.swin_t()'s state-dict names and shapes
 
 torchvision is the real library (Debian's python3-torchvision 0.14). HF

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """What PIL + numpy make of images: the preprocessing reference for glipctl.
 
-    /usr/bin/python3 scripts/forward_pil_ref.py JOBS.json OUTDIR
+    /usr/bin/python3 scripts/oracles/forward_pil_ref.py JOBS.json OUTDIR
 
 JOBS.json is a list of {"image": path, "resize": [w, h] or null, "name": str}.
 For each job it writes OUTDIR/{name}_bgr.npy, the (H, W, 3) BGR pixels as

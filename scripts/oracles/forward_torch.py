@@ -1,7 +1,9 @@
 #!/usr/bin/python3
-"""The PyTorch side of scripts/bench_forward.sh: the same forward pass as
-`glipctl forward` (mmpretrain semantics, out_indices 1,2,3 with their norms)
-on PyTorch, as a whole process or timed in process.
+"""The same forward pass as `glipctl forward` (mmpretrain semantics,
+out_indices 1,2,3 with their norms) on PyTorch, as a whole process or timed
+in process: the PyTorch side of scripts/bench/bench_forward.sh (and the other
+benchmarks), and the reference cmd/glipctl's TestForwardJPEGMatchesTorch
+runs (`run --impl ref`).
 
     forward_torch.py make --out DIR [--arch T|L] [--size S] [--batch N]
         Swin-T weights (real dimensions, random, seed 1) as DIR/swin_t_mm.pth
@@ -32,11 +34,11 @@ on PyTorch, as a whole process or timed in process.
         torchvision's SwinTransformer with the weights and the per-stage
         norms (what --impl torchvision runs), exported by torch.onnx.export
         (opset 17, constants folded) for an (N, 3, S, S) input; outputs
-        stage1, stage2, stage3 as (N, C, H, W). For scripts/bench_ort.sh.
+        stage1, stage2, stage3 as (N, C, H, W). For scripts/bench/bench_ort.sh.
 
 --impl torchvision (default) runs torchvision's SwinTransformer (its shift
 rule equals mmpretrain's on square maps, docs/glip.md section 7) loaded with the
-same weights, plus the per-stage norms; --impl ref runs scripts/swin_ref.py
+same weights, plus the per-stage norms; --impl ref runs scripts/oracles/swin_ref.py
 in float32. Needs Debian's python3-torch (and libopenblas0-pthread for a
 fair matmul).
 """

@@ -16,7 +16,7 @@
 // decimal strings; NaN and infinities as the strings "NaN", "Infinity",
 // "-Infinity". Shapes are as the file stores them (innermost first).
 //
-// Usage: node scripts/gguf_check.mjs FILE.gguf
+// Usage: node scripts/oracles/gguf_check.mjs FILE.gguf
 // Setup: npm ci --prefix scripts
 
 import { gguf, GGMLQuantizationType } from "@huggingface/gguf";

@@ -17,7 +17,7 @@ docs/glip.md section 3:
 
 Usage from another script (Debian /usr/bin/python3 with python3-torch):
 
-    sys.path.insert(0, "scripts"); from glip_remap import remap
+    sys.path.insert(0, "scripts/oracles"); from glip_remap import remap
     new_state_dict = remap(checkpoint["model"])
 """
 

@@ -5,9 +5,9 @@ version with the DyConv/AttnConv renames), re-implemented rule for rule
 from that file, run on a GLIP detector checkpoint that carries a Swin
 backbone, the FPN, a BERT language backbone and a DyHead/VL-fusion head.
 
-    /usr/bin/python3 scripts/mmdet_ref.py make DIR
+    /usr/bin/python3 scripts/oracles/mmdet_ref.py make DIR
         # DIR/official.pth: {"model": state dict}, random small tensors
-    /usr/bin/python3 scripts/mmdet_ref.py convert DIR/official.pth DIR/archive.pth
+    /usr/bin/python3 scripts/oracles/mmdet_ref.py convert DIR/official.pth DIR/archive.pth
         # torch.save of convert()'s OrderedDict (plain tensors), archive
         # name "archive"
 

@@ -1,6 +1,6 @@
 """Checks ONNX models with Debian's python3-onnx (the reference checker).
 
-    /usr/bin/python3 scripts/onnx_check.py MODEL.onnx...
+    /usr/bin/python3 scripts/oracles/onnx_check.py MODEL.onnx...
 
 For each model: onnx.checker.check_model(model, full_check=True), then
 strict shape inference; prints one JSON line per model with the IR version,

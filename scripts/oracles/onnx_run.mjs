@@ -1,7 +1,7 @@
 // Runs ONNX models with ONNX Runtime (npm onnxruntime-node, CPU), for the
-// tests of glipctl's ONNX export and for scripts/bench_onnx.sh.
+// tests of glipctl's ONNX export and for scripts/bench/bench_onnx.sh.
 //
-//   node scripts/onnx_run.mjs JOBS.json
+//   node scripts/oracles/onnx_run.mjs JOBS.json
 //
 // JOBS.json is {"jobs": [{"model": PATH, "threads": 1, "runs": [{"input":
 // RAW_F32_PATH, "shape": [N, C, H, W], "out": PREFIX}]}]}. For each run the

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """What PIL and OpenCV make of image files: the reference of internal/preprocess's pipelines.
 
-    /usr/bin/python3 scripts/pipeline_ref.py JOBS.json OUTDIR
+    /usr/bin/python3 scripts/oracles/pipeline_ref.py JOBS.json OUTDIR
 
 JOBS.json is a list of {"name", "image": path, "pipeline": "pil"|"cv2",
 "interp": "bilinear"|"bicubic", "resize": [w, h] or null, "norm": bool}. For each job it

@@ -13,8 +13,8 @@ tensors), the computation is functional torch, in float64 by default.
 Run as a script it cross-checks itself against torchvision's independent
 Swin (torchvision.models.swin_transformer) loaded with the same weights:
 
-    /usr/bin/python3 scripts/swin_ref.py selfcheck          # exit 0 when it agrees
-    /usr/bin/python3 scripts/swin_ref.py run --weights W.pth --input x.npy \
+    /usr/bin/python3 scripts/oracles/swin_ref.py selfcheck          # exit 0 when it agrees
+    /usr/bin/python3 scripts/oracles/swin_ref.py run --weights W.pth --input x.npy \
         [--semantics glip] [--out-indices 1,2,3] --out feats.safetensors
 
 torchvision differs from the facts in ways the cross-check respects
@@ -225,7 +225,7 @@ def forward(sd, x, semantics="mmpretrain", out_indices=(1, 2, 3)):
 
 
 # ---------------------------------------------------------------------------
-# The remap of docs/glip.md section 3: scripts/glip_remap.py, and its inverse.
+# The remap of docs/glip.md section 3: scripts/oracles/glip_remap.py, and its inverse.
 
 def merge_reorder_inverse(t):
     """nn.Unfold channel-major order -> GLIP concat order (inverse of glip_remap's reorder)."""
@@ -259,7 +259,7 @@ def mmpretrain_to_official(sd):
 
 
 def official_to_mmpretrain(sd):
-    """The remap of mmpretrain's glip_to_mmpretrain.py (scripts/glip_remap.py)."""
+    """The remap of mmpretrain's glip_to_mmpretrain.py (scripts/oracles/glip_remap.py)."""
     return remap(sd)
 
 

@@ -14,6 +14,7 @@ import (
 	parser "github.com/gpustack/gguf-parser-go"
 
 	"github.com/glipctl/glipctl/internal/ckpt"
+	"github.com/glipctl/glipctl/internal/oracle"
 )
 
 // referenceFile writes a file with every dtype, empty and 4-d tensors, a
@@ -207,22 +208,18 @@ type nodeOutput struct {
 }
 
 // TestNodeReadsOurs reads what Write writes with npm's @huggingface/gguf
-// through scripts/gguf_check.mjs.
+// through scripts/oracles/gguf_check.mjs.
 func TestNodeReadsOurs(t *testing.T) {
-	scripts, err := filepath.Abs("../../../scripts")
-	if err != nil {
-		t.Fatal(err)
-	}
 	node, err := exec.LookPath("node")
 	if err != nil {
 		t.Skip("node is not installed; install Node.js >= 20 and run `npm ci --prefix scripts` to check GGUF output with @huggingface/gguf")
 	}
-	if _, err := os.Stat(filepath.Join(scripts, "node_modules", "@huggingface", "gguf", "package.json")); err != nil {
+	if _, err := os.Stat(oracle.Script(t, "node_modules/@huggingface/gguf/package.json")); err != nil {
 		t.Skip("scripts/node_modules/@huggingface/gguf is not installed; run `npm ci --prefix scripts` to check GGUF output with @huggingface/gguf")
 	}
 	for _, align := range []uint32{0, 64} {
 		path, f := referenceFile(t, true, align)
-		cmd := exec.Command(node, filepath.Join(scripts, "gguf_check.mjs"), path)
+		cmd := exec.Command(node, oracle.Script(t, "oracles/gguf_check.mjs"), path)
 		cmd.Stderr = os.Stderr
 		out, err := cmd.Output()
 		if err != nil {

@@ -16,7 +16,7 @@ import (
 	"github.com/glipctl/glipctl/internal/stats"
 )
 
-// expected is what scripts/make_fixtures.py writes from torch.load.
+// expected is what scripts/fixtures/make_fixtures.py writes from torch.load.
 type expected struct {
 	Tensors []struct {
 		Name   string              `json:"name"`
@@ -36,7 +36,7 @@ type expected struct {
 func TestFixturesMatchTorch(t *testing.T) {
 	files, _ := filepath.Glob(ckpttest.Fixture(t, "expected/*.json"))
 	if len(files) == 0 {
-		t.Fatal("no fixtures: run /usr/bin/python3 scripts/make_fixtures.py")
+		t.Fatal("no fixtures: run /usr/bin/python3 scripts/fixtures/make_fixtures.py")
 	}
 	for _, jf := range files {
 		base := strings.TrimSuffix(filepath.Base(jf), ".json")

@@ -1,4 +1,4 @@
-// Command benchimg is scripts/bench_images.sh's timing helper for the
+// Command benchimg is scripts/bench/bench_images.sh's timing helper for the
 // decode + resize stage: it reads commands on standard input, one a line,
 // "pil FILE" or "cv2 FILE", and for each runs internal/preprocess.Prepare
 // on FILE (read from disk, decoded, resized to 224x224 bilinear, as
@@ -7,7 +7,7 @@
 // interleaves these calls with PIL's and OpenCV's so that all sides see
 // the same machine load.
 //
-// It is a module of its own (replacing the main module by ../..) so that
+// It is a module of its own (replacing the main module by ../../..) so that
 // the main module's `go vet ./...` and `go test ./...` do not walk it.
 package main
 

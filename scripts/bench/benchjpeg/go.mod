@@ -1,7 +1,7 @@
-module github.com/glipctl/glipctl/scripts/benchjpeg
+module github.com/glipctl/glipctl/scripts/bench/benchjpeg
 
 go 1.26.8
 
 require github.com/glipctl/glipctl v0.0.0
 
-replace github.com/glipctl/glipctl => ../..
+replace github.com/glipctl/glipctl => ../../..

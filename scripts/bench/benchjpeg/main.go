@@ -1,4 +1,4 @@
-// Command benchjpeg is scripts/bench_jpeg.sh's timing helper: it reads the
+// Command benchjpeg is scripts/bench/bench_jpeg.sh's timing helper: it reads the
 // JPEG file named by its argument and, for every line on standard input,
 // decodes it once (internal/jpeg Decode and RGB, all cores) and prints the
 // wall-clock seconds. The script interleaves these decodes with PIL's and

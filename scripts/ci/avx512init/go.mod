@@ -1,3 +1,3 @@
-module github.com/glipctl/glipctl/scripts/avx512init
+module github.com/glipctl/glipctl/scripts/ci/avx512init
 
 go 1.26

@@ -1,7 +1,7 @@
 //go:build linux
 
 // Command avx512init is the PID 1 of the initramfs that
-// scripts/avx512_emulated.sh boots in the Bochs emulator (an AVX-512 CPU
+// scripts/ci/avx512_emulated.sh boots in the Bochs emulator (an AVX-512 CPU
 // model) to run a Go test binary on a CPU that has AVX-512.
 //
 // It mounts /proc, /sys and /dev, puts the console on stdin, stdout and
