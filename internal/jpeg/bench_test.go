@@ -5,12 +5,12 @@ import (
 	"testing"
 )
 
-// BenchmarkDecodeFile decodes $JPEG_BENCH_FILE (scripts/bench/bench_jpeg.sh makes
-// a 4032x3024 4:2:0 q90 one) to RGB, as the preprocessing pipeline does.
+// BenchmarkDecodeFile decodes $JPEG_BENCH_FILE (scripts/bench/make_bench_jpeg.py
+// makes a 4032x3024 4:2:0 q90 one) to RGB, as the preprocessing pipeline does.
 func BenchmarkDecodeFile(b *testing.B) {
 	path := os.Getenv("JPEG_BENCH_FILE")
 	if path == "" {
-		b.Skip("JPEG_BENCH_FILE not set (see scripts/bench/bench_jpeg.sh)")
+		b.Skip("JPEG_BENCH_FILE not set (scripts/bench/make_bench_jpeg.py makes one)")
 	}
 	data, err := os.ReadFile(path)
 	if err != nil {

@@ -5,7 +5,8 @@
 # round and every figure is the best of several):
 #
 #   decode 4032x3024        ms: a 4:2:0 quality-90 JPEG (a phone-camera size,
-#                           the picture of scripts/bench/bench_jpeg.sh) to 8-bit
+#                           scripts/bench/make_bench_jpeg.py's picture, as
+#                           in scripts/bench/bench_jpeg.sh) to 8-bit
 #                           RGB: internal/jpeg on all cores
 #                           (scripts/bench/benchjpeg) against PIL's
 #                           Image.open(p).convert("RGB") and
@@ -58,21 +59,13 @@ go build -o "$work/glipctl" ./cmd/glipctl
 (cd scripts/bench/benchimg && go build -o "$work/benchimg" .)
 "$PY" scripts/oracles/forward_torch.py make --out "$work" >/dev/null
 
+# The 4032x3024 picture bench_jpeg.sh times too.
+"$PY" scripts/bench/make_bench_jpeg.py "$work/big.jpg"
 "$PY" - "$work" <<'PY'
 import os, sys
 import numpy as np
 from PIL import Image
 out = sys.argv[1]
-# The 4032x3024 picture of scripts/bench/bench_jpeg.sh (seed 7).
-rng = np.random.default_rng(7)
-h, w = 3024, 4032
-y, x = np.mgrid[0:h, 0:w].astype(np.float32)
-img = np.empty((h, w, 3), np.float32)
-for c in range(3):
-    fx, fy = rng.uniform(0.002, 0.02, 2)
-    img[..., c] = 128 + 80 * np.sin(fx * x + c) * np.cos(fy * y)
-img += rng.normal(0, 10, img.shape).astype(np.float32)
-Image.fromarray(np.clip(img, 0, 255).astype(np.uint8)).save(f"{out}/big.jpg", quality=90, subsampling=2)
 # 32 camera-like 640x480 pictures: smooth colour fields, a few hard-edged
 # objects, sensor noise; quality 85, 4:2:0.
 rng = np.random.default_rng(11)

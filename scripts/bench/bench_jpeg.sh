@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Time decoding a 4032x3024 4:2:0 quality-90 JPEG (a phone-camera size, made
-# here by PIL from a seeded synthetic picture) to 8-bit RGB:
+# here by PIL from a seeded synthetic picture: scripts/bench/make_bench_jpeg.py)
+# to 8-bit RGB:
 #
 #   Go      internal/jpeg Decode + RGB, all cores (scripts/bench/benchjpeg)
 #   PIL     Image.open(p).convert("RGB")     (Debian's libjpeg-turbo 2.1.5)
@@ -28,21 +29,7 @@ trap 'rm -rf "$work"' EXIT
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), load $(cut -d' ' -f1-3 /proc/loadavg)"
 (cd scripts/bench/benchjpeg && go build -o "$work/benchjpeg" .)
 
-"$PY" - "$work" <<'PY'
-import sys
-import numpy as np
-from PIL import Image
-out = sys.argv[1]
-rng = np.random.default_rng(7)
-h, w = 3024, 4032
-y, x = np.mgrid[0:h, 0:w].astype(np.float32)
-img = np.empty((h, w, 3), np.float32)
-for c in range(3):
-    fx, fy = rng.uniform(0.002, 0.02, 2)
-    img[..., c] = 128 + 80 * np.sin(fx * x + c) * np.cos(fy * y)
-img += rng.normal(0, 10, img.shape).astype(np.float32)
-Image.fromarray(np.clip(img, 0, 255).astype(np.uint8)).save(f"{out}/bench.jpg", quality=90, subsampling=2)
-PY
+"$PY" scripts/bench/make_bench_jpeg.py "$work/bench.jpg"
 files=("$work/bench.jpg")
 if [ $# -ge 1 ]; then
 	djpeg -pnm "$work/bench.jpg" >"$work/bench.ppm"
