@@ -14,7 +14,10 @@
 #                           batch: BenchmarkForwardBatch32 against ONNX
 #                           Runtime on graphs for batches of 1, 8 and 32.
 #   whole process           s: `glipctl forward --model W.pth --input x.npy
-#                           -o F` (load, one pass, save), glipctl alone.
+#                           -o F` (load, one pass, save), against the same
+#                           command of glipctl built at $BASE (default
+#                           50f6dde, main before the forward-speed work;
+#                           BASE= skips it), interleaved round by round.
 #
 # ONNX Runtime gets its best of 1 and 2 intra-op threads and, for images/s,
 # of its batch sizes. Each round runs every configuration of both sides one
@@ -26,13 +29,14 @@
 # ONNX Runtime (times: lower is better; images/s: higher is better).
 #
 # Usage: scripts/bench/bench_ort.sh   (RUNS=5; KEEP=DIR keeps the weights and the
-#        exported graphs there, and reuses them on the next run)
+#        exported graphs there, and reuses them on the next run; BASE=REV)
 # Needs Go, node with `npm ci --ignore-scripts --prefix scripts`, Debian's
 # python3-torch and python3-torchvision at /usr/bin/python3.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 PY=/usr/bin/python3
 RUNS=${RUNS:-5}
+BASE=${BASE-50f6dde}
 work=${KEEP:-$(mktemp -d)}
 mkdir -p "$work"
 [ -n "${KEEP:-}" ] || trap 'rm -rf "$work"' EXIT
@@ -54,6 +58,13 @@ export_graph swin_t_mm.pth t224_b8.onnx 224 8
 export_graph swin_t_mm.pth t224_b32.onnx 224 32
 export_graph swin_l_mm.pth l384_b1.onnx 384 1
 go build -o "$work/glipctl" ./cmd/glipctl
+if [ -n "$BASE" ]; then
+	base_src=$(mktemp -d)
+	git worktree add -q --detach "$base_src/src" "$BASE"
+	(cd "$base_src/src" && go build -o "$work/glipctl-base" ./cmd/glipctl)
+	git worktree remove --force "$base_src/src"
+	rm -rf "$base_src"
+fi
 go test -c -o "$work/swin.test" ./internal/swin
 
 # The same features? glipctl's against ONNX Runtime's (graph of batch 1).
@@ -92,9 +103,12 @@ for r in $(seq "$RUNS"); do
 			keep "ort_b_${ch}_$th" "$(awk -v t="$ms" 'BEGIN {printf "%.2f", 32000 / t}')" max
 		done
 	done
-	t0=$(now)
-	"$work/glipctl" forward --model "$work/swin_t_mm.pth" --input "$work/x_224.npy" -o "$work/go_t.safetensors" >/dev/null
-	keep go_proc "$(awk -v a="$t0" -v b="$(now)" 'BEGIN {printf "%.3f", b - a}')"
+	for side in glipctl ${BASE:+glipctl-base}; do
+		t0=$(now)
+		"$work/$side" forward --model "$work/swin_t_mm.pth" --input "$work/x_224.npy" -o "$work/proc_$side.safetensors" >/dev/null
+		keep "proc_$side" "$(awk -v a="$t0" -v b="$(now)" 'BEGIN {printf "%.3f", b - a}')"
+		rm -f "$work/proc_$side.safetensors"
+	done
 	for k in "${!all[@]}"; do echo "    $k:${all[$k]}"; done | sort >&2
 done
 
@@ -124,7 +138,11 @@ read -r ov oc <<<"$(pick ort_l_)"
 row "Swin-L 384, one image (ms)" "${best[go_l]}" "$ov (threads=$oc)" "$(ratio "${best[go_l]}" "$ov")" "<=0.9x" "$(spread go_l); $(spread "ort_l_$oc")"
 read -r ov oc <<<"$(pick ort_b_ max)"
 row "Swin-T 224, 32 images (img/s)" "${best[go_b]}" "$ov (batch ${oc%_*}, threads=${oc#*_})" "$(ratio "${best[go_b]}" "$ov")" ">=1.2x" "$(spread go_b); $(spread "ort_b_$oc")"
-row "glipctl forward, process (s)" "${best[go_proc]}" "" "" "" "$(spread go_proc)"
+if [ -n "$BASE" ]; then
+	row "glipctl forward, process (s)" "${best[proc_glipctl]}" "${best[proc_glipctl-base]} (glipctl at $BASE)" "$(ratio "${best[proc_glipctl]}" "${best[proc_glipctl-base]}")" "<=1x" "$(spread proc_glipctl); $(spread proc_glipctl-base)"
+else
+	row "glipctl forward, process (s)" "${best[proc_glipctl]}" "" "" "" "$(spread proc_glipctl)"
+fi
 
 echo
 echo "== glipctl's fastest pass by operation (BenchmarkForwardProfile) =="
