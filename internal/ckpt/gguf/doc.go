@@ -37,7 +37,10 @@
 // tensor is stored in its own dtype, or, when WriteOptions.Quantize picks
 // it, converted to Q8_0 by Quantize exactly as ggml's reference quantizer
 // does; a Q8_0 source tensor is copied as is. U8 and BOOL tensors have no
-// ggml type and are refused.
+// ggml type and are refused. When any tensor is stored as Q8_0 and the
+// pairs lack it, general.quantization_version = QuantizationVersion (a
+// uint32) follows them, as the specification requires of a quantized file
+// (ggml's docs/gguf.md, "Standardized key-value pairs").
 //
 // # Short names (glipctl.naming = "short-v1")
 //

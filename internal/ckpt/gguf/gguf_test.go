@@ -145,7 +145,9 @@ func TestRoundTrip(t *testing.T) {
 	if f.Version != 3 || f.Alignment != DefaultAlign || f.DataOffset%DefaultAlign != 0 {
 		t.Errorf("version %d alignment %d data offset %d", f.Version, f.Alignment, f.DataOffset)
 	}
-	sameKVs(t, f.KVs, kvs)
+	// A Q8_0 tensor among them: the specification's
+	// general.quantization_version follows the given pairs.
+	sameKVs(t, f.KVs, append(append([]KV(nil), kvs...), KV{"general.quantization_version", Uint32(QuantizationVersion)}))
 	c := f.Checkpoint
 	if c.Format != ckpt.FormatGGUF || c.Path != "mem.gguf" {
 		t.Errorf("format %q path %q", c.Format, c.Path)
@@ -343,6 +345,38 @@ func TestQuantizeWrite(t *testing.T) {
 			t.Fatal(err)
 		}
 		checkQ8Error(t, src.Name, vals, deq)
+	}
+	// general.quantization_version is recorded when a tensor is stored
+	// quantized (converted or copied), kept when given, and absent
+	// otherwise.
+	if v, ok := f.Lookup("general.quantization_version"); !ok || !v.Equal(Uint32(2)) {
+		t.Errorf("quantized file: general.quantization_version = %v, %v; want uint32 2", v, ok)
+	}
+	for _, c := range []struct {
+		name string
+		ts   []*ckpt.Tensor
+		opts WriteOptions
+		kvs  []KV
+		want bool
+	}{
+		{"float only", ts[:4], WriteOptions{}, nil, false},
+		{"q8 copied", ts[7:8], WriteOptions{}, nil, true},
+		{"converted", ts[:1], WriteOptions{Quantize: Q8Weights}, nil, true},
+		{"given", ts[:1], WriteOptions{Quantize: Q8Weights}, []KV{{"general.quantization_version", Uint32(2)}}, true},
+	} {
+		f := mustRead(t, write(t, c.kvs, c.ts, c.opts))
+		n := 0
+		for _, kv := range f.KVs {
+			if kv.Key == "general.quantization_version" {
+				n++
+			}
+		}
+		if n != map[bool]int{false: 0, true: 1}[c.want] {
+			t.Errorf("%s: general.quantization_version %d times, want it %v", c.name, n, c.want)
+		}
+	}
+	if err := Write(io.Discard, []KV{{"general.quantization_version", String("2")}}, ts[:1], WriteOptions{}); err == nil {
+		t.Error("a string general.quantization_version was written")
 	}
 	// Quantizing everything fails on the tensors Q8_0 cannot hold.
 	for _, bad := range ts[5:7] { // table (rows of 3), index (I64)

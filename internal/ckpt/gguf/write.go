@@ -67,7 +67,8 @@ type planned struct {
 }
 
 // Write writes a GGUF v3 file: the metadata pairs kvs (in the order given,
-// then general.alignment and glipctl.naming when needed and absent), the
+// then general.alignment, glipctl.naming and general.quantization_version
+// when needed and absent), the
 // tensor infos and the tensors (in the order given), each tensor at a
 // multiple of the alignment and padded with zeros to the next one. The
 // layout follows from the shapes alone, so the tensors are streamed in
@@ -81,6 +82,7 @@ func Write(w io.Writer, kvs []KV, tensors []*ckpt.Tensor, opts WriteOptions) err
 	if err != nil {
 		return fmt.Errorf("gguf: %w", err)
 	}
+	kvs = withQuantizationVersion(kvs, plan)
 	cw := &countWriter{w: bufio.NewWriterSize(w, 1<<16)}
 	if err := writeHeader(cw, kvs, plan); err != nil {
 		return fmt.Errorf("gguf: %w", err)
@@ -111,6 +113,33 @@ func Write(w io.Writer, kvs []KV, tensors []*ckpt.Tensor, opts WriteOptions) err
 	return nil
 }
 
+// QuantizationVersion is the general.quantization_version Write records
+// when a tensor is stored quantized: the version of ggml's quantization
+// formats (GGML_QNT_VERSION), 2 since the Q4/Q5/Q8 block layouts of May
+// 2023, the version llama.cpp's writers record.
+const QuantizationVersion = 2
+
+// quantizationVersionKey is required by the GGUF specification (ggml's
+// docs/gguf.md, "Standardized key-value pairs") when any tensor is
+// quantized.
+const quantizationVersionKey = "general.quantization_version"
+
+// withQuantizationVersion appends general.quantization_version to kvs when
+// a planned tensor is quantized and the key is absent.
+func withQuantizationVersion(kvs []KV, plan []planned) []KV {
+	for _, kv := range kvs {
+		if kv.Key == quantizationVersionKey {
+			return kvs
+		}
+	}
+	for _, p := range plan {
+		if p.dtype == ckpt.Q8_0 {
+			return append(kvs, KV{quantizationVersionKey, Uint32(QuantizationVersion)})
+		}
+	}
+	return kvs
+}
+
 // completeKVs checks the metadata pairs and appends general.alignment and
 // glipctl.naming where the options need them.
 func completeKVs(kvs []KV, opts WriteOptions) ([]KV, uint32, error) {
@@ -138,6 +167,10 @@ func completeKVs(kvs []KV, opts WriteOptions) ([]KV, uint32, error) {
 				return nil, 0, fmt.Errorf("%s is %d but the options ask for %d", alignmentKey, a, align)
 			}
 			align = uint32(a)
+		case quantizationVersionKey:
+			if kv.Value.Type() != TypeUint32 {
+				return nil, 0, fmt.Errorf("%s is a %s, want a uint32", quantizationVersionKey, kv.Value.Type())
+			}
 		case NamingKey:
 			if s, ok := kv.Value.Str(); !ok || s != NamingShortV1 || !opts.ShortNames {
 				return nil, 0, fmt.Errorf("%s is set to %q in the metadata; set WriteOptions.ShortNames instead", NamingKey, kv.Value.String())
