@@ -122,12 +122,7 @@ func layerNormSums(x []float32) (s, q float64) {
 		return layerNormSumsGo(x)
 	}
 	s, q = layerNormSumsAVX2(&x[0], n8)
-	for _, v := range x[n8:] {
-		a := float64(v)
-		s += a
-		q += a * a
-	}
-	return s, q
+	return addSums(x[n8:], s, q)
 }
 
 // layerNormApply is layerNormApplyGo, 8 values at a time in AVX2 assembly.

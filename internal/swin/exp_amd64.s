@@ -105,6 +105,64 @@ DATA expc<>+376(SB)/4, $0x3f800000
 DATA expc<>+380(SB)/4, $0x3f800000
 GLOBL expc<>(SB), RODATA|NOPTR, $384
 
+// EXP8 replaces Y0 by e^(Y0-Y14) lane by lane (the loop body of
+// expSubSumAVX2); it uses Y1-Y4.
+#define EXP8 \
+	VSUBPS Y14, Y0, Y0; \
+	VMAXPS expc<>+0(SB), Y0, Y0; \
+	VMULPS expc<>+32(SB), Y0, Y1; \
+	VROUNDPS $0, Y1, Y1; \
+	VFNMADD231PS expc<>+64(SB), Y1, Y0; \
+	VFNMADD231PS expc<>+96(SB), Y1, Y0; \
+	VMOVUPS expc<>+128(SB), Y2; \
+	VFMADD213PS expc<>+160(SB), Y0, Y2; \
+	VFMADD213PS expc<>+192(SB), Y0, Y2; \
+	VFMADD213PS expc<>+224(SB), Y0, Y2; \
+	VFMADD213PS expc<>+256(SB), Y0, Y2; \
+	VFMADD213PS expc<>+288(SB), Y0, Y2; \
+	VMULPS Y0, Y0, Y3; \
+	VFMADD213PS Y0, Y3, Y2; \
+	VADDPS expc<>+320(SB), Y2, Y2; \
+	VCVTPS2DQ Y1, Y4; \
+	VPSLLD $23, Y4, Y4; \
+	VPADDD expc<>+352(SB), Y4, Y4; \
+	VMULPS Y4, Y2, Y0
+
+// SCALEBIAS8(row, bias) sets 8 values of row to row·scale + bias (one
+// FMA, scale in Y15) and folds them into the running maxima Y14;
+// SCALEBIASMASK8(row, bias, mask) adds mask too. Both use Y0.
+#define SCALEBIAS8(row, bias) \
+	VMOVUPS (row), Y0; \
+	VFMADD213PS (bias), Y15, Y0; \
+	VMAXPS Y0, Y14, Y14; \
+	VMOVUPS Y0, (row)
+
+#define SCALEBIASMASK8(row, bias, mask) \
+	VMOVUPS (row), Y0; \
+	VFMADD213PS (bias), Y15, Y0; \
+	VADDPS (mask), Y0, Y0; \
+	VMAXPS Y0, Y14, Y14; \
+	VMOVUPS Y0, (row)
+
+// MAXLANES leaves in X0 the largest of the 8 lanes of Y14; SUMLANES(dst)
+// the sum of the 8 lanes of Y13 (halves, then pairs, then the two left),
+// in dst. Both use X0 and X1.
+#define MAXLANES \
+	VEXTRACTF128 $1, Y14, X1; \
+	VMAXPS X1, X14, X0; \
+	VMOVHLPS X0, X0, X1; \
+	VMAXPS X1, X0, X0; \
+	VMOVSHDUP X0, X1; \
+	VMAXSS X1, X0, X0
+
+#define SUMLANES(dst) \
+	VEXTRACTF128 $1, Y13, X1; \
+	VADDPS X1, X13, X0; \
+	VMOVHLPS X0, X0, X1; \
+	VADDPS X1, X0, X0; \
+	VMOVSHDUP X0, X1; \
+	VADDSS X1, X0, dst
+
 // func expSubSumAVX2(x *float32, n int, mx float32) float32
 // x[i] = e^(x[i]-mx) for i < n (n a multiple of 8); returns the sum of the
 // results, lane sums added in a fixed order.
@@ -117,37 +175,14 @@ TEXT ·expSubSumAVX2(SB), NOSPLIT, $0-28
 	JZ done
 loop:
 	VMOVUPS (DI), Y0
-	VSUBPS Y14, Y0, Y0
-	VMAXPS expc<>+0(SB), Y0, Y0
-	VMULPS expc<>+32(SB), Y0, Y1
-	VROUNDPS $0, Y1, Y1
-	VFNMADD231PS expc<>+64(SB), Y1, Y0
-	VFNMADD231PS expc<>+96(SB), Y1, Y0
-	VMOVUPS expc<>+128(SB), Y2
-	VFMADD213PS expc<>+160(SB), Y0, Y2
-	VFMADD213PS expc<>+192(SB), Y0, Y2
-	VFMADD213PS expc<>+224(SB), Y0, Y2
-	VFMADD213PS expc<>+256(SB), Y0, Y2
-	VFMADD213PS expc<>+288(SB), Y0, Y2
-	VMULPS Y0, Y0, Y3
-	VFMADD213PS Y0, Y3, Y2
-	VADDPS expc<>+320(SB), Y2, Y2
-	VCVTPS2DQ Y1, Y4
-	VPSLLD $23, Y4, Y4
-	VPADDD expc<>+352(SB), Y4, Y4
-	VMULPS Y4, Y2, Y0
+	EXP8
 	VMOVUPS Y0, (DI)
 	VADDPS Y0, Y13, Y13
 	ADDQ $32, DI
 	DECQ CX
 	JNZ loop
 done:
-	VEXTRACTF128 $1, Y13, X1
-	VADDPS X1, X13, X0
-	VMOVHLPS X0, X0, X1
-	VADDPS X1, X0, X0
-	VMOVSHDUP X0, X1
-	VADDSS X1, X0, X0
+	SUMLANES(X0)
 	VMOVSS X0, ret+24(FP)
 	VZEROUPPER
 	RET
@@ -169,11 +204,7 @@ TEXT ·scaleBiasMaxAVX2(SB), NOSPLIT, $0-44
 	TESTQ DX, DX
 	JZ nomask
 masked:
-	VMOVUPS (DI), Y0
-	VFMADD213PS (SI), Y15, Y0
-	VADDPS (DX), Y0, Y0
-	VMAXPS Y0, Y14, Y14
-	VMOVUPS Y0, (DI)
+	SCALEBIASMASK8(DI, SI, DX)
 	ADDQ $32, DI
 	ADDQ $32, SI
 	ADDQ $32, DX
@@ -181,21 +212,13 @@ masked:
 	JNZ masked
 	JMP reduce
 nomask:
-	VMOVUPS (DI), Y0
-	VFMADD213PS (SI), Y15, Y0
-	VMAXPS Y0, Y14, Y14
-	VMOVUPS Y0, (DI)
+	SCALEBIAS8(DI, SI)
 	ADDQ $32, DI
 	ADDQ $32, SI
 	DECQ CX
 	JNZ nomask
 reduce:
-	VEXTRACTF128 $1, Y14, X1
-	VMAXPS X1, X14, X0
-	VMOVHLPS X0, X0, X1
-	VMAXPS X1, X0, X0
-	VMOVSHDUP X0, X1
-	VMAXSS X1, X0, X0
+	MAXLANES
 	VMOVSS X0, ret+40(FP)
 	VZEROUPPER
 	RET
@@ -221,29 +244,6 @@ DATA softc<>+4(SB)/4, $0x5f800000
 DATA softc<>+8(SB)/4, $0x20800000
 DATA softc<>+12(SB)/4, $0x1f800000
 GLOBL softc<>(SB), RODATA|NOPTR, $16
-
-// EXP8 replaces Y0 by e^(Y0-Y14) lane by lane (the loop body of
-// expSubSumAVX2); it uses Y1-Y4.
-#define EXP8 \
-	VSUBPS Y14, Y0, Y0; \
-	VMAXPS expc<>+0(SB), Y0, Y0; \
-	VMULPS expc<>+32(SB), Y0, Y1; \
-	VROUNDPS $0, Y1, Y1; \
-	VFNMADD231PS expc<>+64(SB), Y1, Y0; \
-	VFNMADD231PS expc<>+96(SB), Y1, Y0; \
-	VMOVUPS expc<>+128(SB), Y2; \
-	VFMADD213PS expc<>+160(SB), Y0, Y2; \
-	VFMADD213PS expc<>+192(SB), Y0, Y2; \
-	VFMADD213PS expc<>+224(SB), Y0, Y2; \
-	VFMADD213PS expc<>+256(SB), Y0, Y2; \
-	VFMADD213PS expc<>+288(SB), Y0, Y2; \
-	VMULPS Y0, Y0, Y3; \
-	VFMADD213PS Y0, Y3, Y2; \
-	VADDPS expc<>+320(SB), Y2, Y2; \
-	VCVTPS2DQ Y1, Y4; \
-	VPSLLD $23, Y4, Y4; \
-	VPADDD expc<>+352(SB), Y4, Y4; \
-	VMULPS Y4, Y2, Y0
 
 // func softmaxRowAVX2(row, bias, mask *float32, n int, scale float32)
 // softmaxRow in one call, with the operations and the order of the
@@ -279,11 +279,7 @@ TEXT ·softmaxRowAVX2(SB), NOSPLIT, $32-36
 	TESTQ DX, DX
 	JZ p1nomask
 p1masked:
-	VMOVUPS (R10), Y0
-	VFMADD213PS (R11), Y15, Y0
-	VADDPS (R12), Y0, Y0
-	VMAXPS Y0, Y14, Y14
-	VMOVUPS Y0, (R10)
+	SCALEBIASMASK8(R10, R11, R12)
 	ADDQ $32, R10
 	ADDQ $32, R11
 	ADDQ $32, R12
@@ -291,10 +287,7 @@ p1masked:
 	JNZ p1masked
 	JMP p1tail
 p1nomask:
-	VMOVUPS (R10), Y0
-	VFMADD213PS (R11), Y15, Y0
-	VMAXPS Y0, Y14, Y14
-	VMOVUPS Y0, (R10)
+	SCALEBIAS8(R10, R11)
 	ADDQ $32, R10
 	ADDQ $32, R11
 	DECQ BX
@@ -315,12 +308,7 @@ p1tailstore:
 	VBLENDVPS Y12, Y0, Y14, Y1 // the tail's values, -Inf elsewhere
 	VMAXPS Y1, Y14, Y14
 p1reduce:
-	VEXTRACTF128 $1, Y14, X1
-	VMAXPS X1, X14, X0
-	VMOVHLPS X0, X0, X1
-	VMAXPS X1, X0, X0
-	VMOVSHDUP X0, X1
-	VMAXSS X1, X0, X0
+	MAXLANES
 	VBROADCASTSS X0, Y14
 
 	// Pass 2: row = e^(row-max), Y13 = lane sums, then X13 = the sum.
@@ -338,12 +326,7 @@ p2loop:
 	DECQ BX
 	JNZ p2loop
 p2reduce:
-	VEXTRACTF128 $1, Y13, X1
-	VADDPS X1, X13, X0
-	VMOVHLPS X0, X0, X1
-	VADDPS X1, X0, X0
-	VMOVSHDUP X0, X1
-	VADDSS X1, X0, X13
+	SUMLANES(X13)
 	TESTQ R8, R8
 	JZ p3
 	VMASKMOVPS (R10), Y12, Y0

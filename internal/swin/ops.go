@@ -50,7 +50,13 @@ func layerNormSumsGo(x []float32) (s, q float64) {
 	}
 	s = ((ls[0] + ls[4]) + (ls[2] + ls[6])) + ((ls[1] + ls[5]) + (ls[3] + ls[7]))
 	q = ((lq[0] + lq[4]) + (lq[2] + lq[6])) + ((lq[1] + lq[5]) + (lq[3] + lq[7]))
-	for _, v := range x[n8:] {
+	return addSums(x[n8:], s, q)
+}
+
+// addSums adds the values of x and their squares to s and q, one by one:
+// the last len%8 values of layerNormSums.
+func addSums(x []float32, s, q float64) (float64, float64) {
+	for _, v := range x {
 		a := float64(v)
 		s += a
 		q += a * a
