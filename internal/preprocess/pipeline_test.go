@@ -164,7 +164,7 @@ var interps = []Interp{Bilinear, Bicubic}
 // and non-integer ratios, down to 1 pixel: 0 levels off PIL and OpenCV.
 func resizeJobs(t *testing.T) ([]refJob, func(*testing.T, map[string]refOut)) {
 	dir := t.TempDir()
-	sources := []struct{ w, h int }{{640, 480}, {97, 61}, {33, 17}, {5, 7}, {2, 3}, {1, 1}, {1, 9}, {300, 1}, {5, 80}}
+	sources := []struct{ w, h int }{{640, 480}, {97, 61}, {33, 17}, {5, 7}, {2, 3}, {1, 1}, {1, 9}, {300, 1}, {5, 80}, {1283, 967}}
 	targets := [][2]int{{224, 224}, {1, 1}, {7, 5}, {300, 200}, {13, 200}, {298, 224}, {320, 240}, {1, 37}, {41, 1}, {96, 61}, {97, 30}, {8, 3}, {11, 11}}
 	var jobs []refJob
 	type input struct {
@@ -194,6 +194,11 @@ func resizeJobs(t *testing.T) ([]refJob, func(*testing.T, map[string]refOut)) {
 		}
 		if s.w == 97 {
 			ts = append(ts, [2]int{194, 122}, [2]int{48, 30}, [2]int{500, 333})
+		}
+		if s.w == 1283 {
+			// A camera-sized shrink: PIL's windows of 13 and 25 taps,
+			// the passes split among the cores.
+			ts = [][2]int{{224, 224}, {111, 53}}
 		}
 		for _, tg := range ts {
 			for _, p := range pipelines {

@@ -3,6 +3,8 @@ package preprocess
 import (
 	"fmt"
 	"math"
+
+	"github.com/glipctl/glipctl/internal/parallel"
 )
 
 // Resize returns the image resized to w×h the way PIL's
@@ -30,8 +32,32 @@ var (
 
 // resizePIL is Image.resize((w, h), BILINEAR or BICUBIC) on an RGB image
 // (see Resize; BICUBIC is the same scheme with the Keys kernel, a = -0.5,
-// and twice the support).
+// and twice the support), on all cores for a large image.
 func (m *Image) resizePIL(w, h int, interp Interp) (*Image, error) {
+	return m.resizePILOn(spread{}, w, h, interp)
+}
+
+// spread is how a resize shares its rows among goroutines: at most
+// workers of them (0: GOMAXPROCS), and only for a pass long enough to pay
+// for them (parallel.MinWork) unless always is set (tests).
+type spread struct {
+	workers int
+	always  bool
+}
+
+// rows runs body over [0, n), each index costing about cost multiply-adds,
+// as s says (parallel.For).
+func (s spread) rows(n, cost int, body func(lo, hi int)) {
+	if s.always {
+		cost = parallel.MinWork
+	}
+	parallel.For(s.workers, n, cost, body)
+}
+
+// resizePILOn is resizePIL with its rows spread as sp says. Every row is
+// computed the same way whatever the split, so the bytes do not depend on
+// sp.
+func (m *Image) resizePILOn(sp spread, w, h int, interp Interp) (*Image, error) {
 	filter := pilBilinear
 	if interp == Bicubic {
 		filter = pilBicubic
@@ -49,8 +75,7 @@ func (m *Image) resizePIL(w, h int, interp Interp) (*Image, error) {
 		first := bounds[0]
 		last := bounds[2*(h-1)] + bounds[2*(h-1)+1]
 		tmp := &Image{W: w, H: last - first, Pix: make([]uint8, w*(last-first)*3)}
-		hks, hb, hc := precomputeCoeffs(m.W, w, filter)
-		resampleHorizontal(tmp, m, first, hks, hb, hc)
+		resampleHorizontal(sp, tmp, m, first, newPILWindows(m.W, w, filter))
 		for i := 0; i < h; i++ {
 			bounds[2*i] -= first
 		}
@@ -60,7 +85,7 @@ func (m *Image) resizePIL(w, h int, interp Interp) (*Image, error) {
 		return src, nil
 	}
 	out := &Image{W: w, H: h, Pix: make([]uint8, w*h*3)}
-	resampleVertical(out, src, ks, bounds, coeffs)
+	resampleVertical(sp, out, src, ks, bounds, coeffs)
 	return out, nil
 }
 
@@ -154,75 +179,157 @@ func bicubic(x float64) float64 {
 	return 0
 }
 
-// clip8 turns a fixed-point accumulator into a byte.
+// clip8 turns a fixed-point accumulator into a byte as PIL's clip8 does:
+// 0 for a sum at or below 0, 255 from 255.0 up, else its integer part.
 func clip8(v int32) uint8 {
-	if v >= 1<<precisionBits<<8 {
-		return 255
-	}
-	if v <= 0 {
-		return 0
-	}
-	return uint8(v >> precisionBits)
+	return uint8(min(max(v>>precisionBits, 0), 255))
 }
 
-// resampleHorizontal fills out (out.H rows) from rows offset.. of in.
-func resampleHorizontal(out, in *Image, offset, ksize int, bounds []int, coeffs []int32) {
-	for yy := 0; yy < out.H; yy++ {
-		row := in.Pix[(yy+offset)*in.W*3 : (yy+offset+1)*in.W*3]
-		orow := out.Pix[yy*out.W*3 : (yy+1)*out.W*3]
-		for xx := 0; xx < out.W; xx++ {
-			xmin, xmax := bounds[2*xx], bounds[2*xx+1]
-			k := coeffs[xx*ksize : xx*ksize+xmax]
-			p := row[xmin*3 : (xmin+xmax)*3]
-			s0, s1, s2 := int32(1<<(precisionBits-1)), int32(1<<(precisionBits-1)), int32(1<<(precisionBits-1))
-			for j, c := range k {
-				q := p[3*j : 3*j+3 : 3*j+3]
-				s0 += int32(q[0]) * c
-				s1 += int32(q[1]) * c
-				s2 += int32(q[2]) * c
+// pilWindows is a horizontal pass's coefficients laid out for its inner
+// loop: every output pixel x reads the same number n of source pixels,
+// from byte start[x] of the row, with weights k[x*n : x*n+n]. It is PIL's
+// window of the pixel widened with zero weights to n and, where that would
+// run past the row's end, moved left (zero weights first): the zero terms
+// add nothing to the integer sums, so the result is PIL's.
+type pilWindows struct {
+	n     int
+	start []int
+	k     []int64
+}
+
+// newPILWindows lays out the coefficients of resizing inSize pixels to
+// outSize with filter (precomputeCoeffs) as pilWindows.
+func newPILWindows(inSize, outSize int, filter pilFilter) *pilWindows {
+	ksize, bounds, coeffs := precomputeCoeffs(inSize, outSize, filter)
+	n := min(ksize, inSize)
+	win := &pilWindows{n: n, start: make([]int, outSize), k: make([]int64, outSize*n)}
+	for x := range outSize {
+		xmin, xmax := bounds[2*x], bounds[2*x+1]
+		x0 := min(xmin, inSize-n)
+		win.start[x] = 3 * x0
+		k := win.k[x*n : (x+1)*n]
+		for j, c := range coeffs[x*ksize : x*ksize+xmax] {
+			k[xmin-x0+j] = int64(c)
+		}
+	}
+	return win
+}
+
+// resampleHorizontal fills out (out.H rows) from rows offset.. of in, two
+// rows at a time (see dotPair), the pairs spread as sp says.
+func resampleHorizontal(sp spread, out, in *Image, offset int, win *pilWindows) {
+	is, os := in.W*3, out.W*3
+	pairs := (out.H + 1) / 2
+	sp.rows(pairs, 2*os*win.n, func(lo, hi int) {
+		for p := lo; p < hi; p++ {
+			y := 2 * p
+			ra := in.Pix[(y+offset)*is : (y+offset+1)*is]
+			oa := out.Pix[y*os : (y+1)*os]
+			if y+1 < out.H {
+				rb := in.Pix[(y+offset+1)*is : (y+offset+2)*is]
+				horizontalPair(oa, out.Pix[(y+1)*os:(y+2)*os], ra, rb, win)
+			} else {
+				horizontalPair(oa, nil, ra, ra, win)
 			}
-			o := orow[xx*3 : xx*3+3]
-			o[0], o[1], o[2] = clip8(s0), clip8(s1), clip8(s2)
+		}
+	})
+}
+
+// horizontalPair filters source rows ra and rb into output rows oa and ob
+// (ob nil: rb is ra again and its result is dropped).
+func horizontalPair(oa, ob, ra, rb []uint8, win *pilWindows) {
+	n := win.n
+	oa = oa[:3*len(win.start)]
+	if ob != nil {
+		ob = ob[:len(oa)]
+	}
+	for x, st := range win.start {
+		s0, s1, s2 := dotPair(ra[st:st+3*n], rb[st:st+3*n], win.k[x*n:x*n+n])
+		a0, a1, a2 := int32(s0), int32(s1), int32(s2)
+		o := oa[3*x : 3*x+3 : 3*x+3]
+		o[0], o[1], o[2] = clip8(a0), clip8(a1), clip8(a2)
+		if ob != nil {
+			o = ob[3*x : 3*x+3 : 3*x+3]
+			o[0], o[1], o[2] = clip8(hiLane(s0, a0)), clip8(hiLane(s1, a1)), clip8(hiLane(s2, a2))
 		}
 	}
 }
 
-// resampleVertical fills out from in, one output row at a time: the
-// weighted input rows are accumulated in int32 in the order of their
-// weights (the sums are exact, so the order is PIL's result).
-func resampleVertical(out, in *Image, ksize int, bounds []int, coeffs []int32) {
+// dotPair returns, for each of the 3 channels, PIL's fixed-point sum
+// (rounding term included) of the pixels of pa and of pb weighted by k,
+// both in one int64: the sum of pa in the low 32 bits (as an int32) and
+// that of pb above it (hiLane). Each product (a + b<<32)*c is a*c +
+// (b*c)<<32, so the int64 adds up both sums at once, exactly, as long as
+// each fits an int32 (PIL's accumulators are int32: they do).
+//
+// It is a function of its own so that its loop keeps everything in
+// registers.
+func dotPair(pa, pb []uint8, k []int64) (s0, s1, s2 int64) {
+	const half = 1 << (precisionBits - 1)
+	const h2 = half | half<<32
+	s0, s1, s2 = h2, h2, h2
+	n := 3 * len(k)
+	pa, pb = pa[:n], pb[:n]
+	for j, c := range k {
+		a := pa[3*j : 3*j+3 : 3*j+3]
+		b := pb[3*j : 3*j+3 : 3*j+3]
+		s0 += int64(uint64(a[0])|uint64(b[0])<<32) * c
+		s1 += int64(uint64(a[1])|uint64(b[1])<<32) * c
+		s2 += int64(uint64(a[2])|uint64(b[2])<<32) * c
+	}
+	return s0, s1, s2
+}
+
+// hiLane is the high sum of a two-lane int64 s whose low sum is lo.
+func hiLane(s int64, lo int32) int32 {
+	return int32((s - int64(lo)) >> 32)
+}
+
+// resampleVertical fills out from in, one output row at a time (the rows
+// spread as sp says): the weighted input rows are accumulated in int32 in
+// the order of their weights (the sums are exact, so the order is PIL's
+// result).
+func resampleVertical(sp spread, out, in *Image, ksize int, bounds []int, coeffs []int32) {
 	stride := in.W * 3
-	acc := make([]int32, stride)
-	for yy := 0; yy < out.H; yy++ {
-		ymin, ymax := bounds[2*yy], bounds[2*yy+1]
-		k := coeffs[yy*ksize : yy*ksize+ymax]
-		for i := range acc {
-			acc[i] = 1 << (precisionBits - 1)
+	sp.rows(out.H, stride*ksize, func(lo, hi int) {
+		acc := make([]int32, stride)
+		for yy := lo; yy < hi; yy++ {
+			ymin, ymax := bounds[2*yy], bounds[2*yy+1]
+			verticalRow(out.Pix[yy*stride:(yy+1)*stride], in.Pix[ymin*stride:(ymin+ymax)*stride], coeffs[yy*ksize:yy*ksize+ymax], acc)
 		}
-		y := 0
-		for ; y+1 < len(k); y += 2 {
-			// Two rows per sweep over the accumulator.
-			r0 := in.Pix[(y+ymin)*stride : (y+ymin+1)*stride]
-			r1 := in.Pix[(y+ymin+1)*stride : (y+ymin+2)*stride]
-			c0, c1 := k[y], k[y+1]
-			acc := acc[:len(r0)]
-			r1 = r1[:len(r0)]
-			for i, v := range r0 {
-				acc[i] += int32(v)*c0 + int32(r1[i])*c1
-			}
+	})
+}
+
+// verticalRow fills orow from the len(k) rows of rows weighted by k, with
+// acc (a row of int32) as the accumulator.
+func verticalRow(orow, rows []uint8, k []int32, acc []int32) {
+	stride := len(orow)
+	acc = acc[:stride]
+	for i := range acc {
+		acc[i] = 1 << (precisionBits - 1)
+	}
+	y := 0
+	for ; y+1 < len(k); y += 2 {
+		// Two rows per sweep over the accumulator.
+		r0 := rows[y*stride : (y+1)*stride]
+		r1 := rows[(y+1)*stride : (y+2)*stride]
+		c0, c1 := k[y], k[y+1]
+		acc := acc[:len(r0)]
+		r1 = r1[:len(r0)]
+		for i, v := range r0 {
+			acc[i] += int32(v)*c0 + int32(r1[i])*c1
 		}
-		if y < len(k) {
-			row := in.Pix[(y+ymin)*stride : (y+ymin+1)*stride]
-			c := k[y]
-			acc := acc[:len(row)]
-			for i, v := range row {
-				acc[i] += int32(v) * c
-			}
+	}
+	if y < len(k) {
+		row := rows[y*stride : (y+1)*stride]
+		c := k[y]
+		acc := acc[:len(row)]
+		for i, v := range row {
+			acc[i] += int32(v) * c
 		}
-		orow := out.Pix[yy*stride : (yy+1)*stride]
-		for i, s := range acc[:len(orow)] {
-			orow[i] = clip8(s)
-		}
+	}
+	for i, s := range acc {
+		orow[i] = clip8(s)
 	}
 }
 
