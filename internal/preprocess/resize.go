@@ -3,6 +3,7 @@ package preprocess
 import (
 	"fmt"
 	"math"
+	"unsafe"
 
 	"github.com/glipctl/glipctl/internal/parallel"
 )
@@ -206,7 +207,7 @@ func newPILWindows(inSize, outSize int, filter pilFilter) *pilWindows {
 	for x := range outSize {
 		xmin, xmax := bounds[2*x], bounds[2*x+1]
 		x0 := min(xmin, inSize-n)
-		win.start[x] = 3 * x0
+		win.start[x] = x0
 		k := win.k[x*n : (x+1)*n]
 		for j, c := range coeffs[x*ksize : x*ksize+xmax] {
 			k[xmin-x0+j] = int64(c)
@@ -223,11 +224,11 @@ func resampleHorizontal(sp spread, out, in *Image, offset int, win *pilWindows) 
 	sp.rows(pairs, 2*os*win.n, func(lo, hi int) {
 		for p := lo; p < hi; p++ {
 			y := 2 * p
-			ra := in.Pix[(y+offset)*is : (y+offset+1)*is]
-			oa := out.Pix[y*os : (y+1)*os]
+			ra := pixels(in.Pix[(y+offset)*is : (y+offset+1)*is])
+			oa := pixels(out.Pix[y*os : (y+1)*os])
 			if y+1 < out.H {
-				rb := in.Pix[(y+offset+1)*is : (y+offset+2)*is]
-				horizontalPair(oa, out.Pix[(y+1)*os:(y+2)*os], ra, rb, win)
+				rb := pixels(in.Pix[(y+offset+1)*is : (y+offset+2)*is])
+				horizontalPair(oa, pixels(out.Pix[(y+1)*os:(y+2)*os]), ra, rb, win)
 			} else {
 				horizontalPair(oa, nil, ra, ra, win)
 			}
@@ -235,22 +236,28 @@ func resampleHorizontal(sp spread, out, in *Image, offset int, win *pilWindows) 
 	})
 }
 
+// pixels views a row of 3-byte pixels as such (len(row) a multiple of 3).
+func pixels(row []uint8) [][3]uint8 {
+	if len(row) == 0 {
+		return nil
+	}
+	return unsafe.Slice((*[3]uint8)(unsafe.Pointer(&row[0])), len(row)/3)
+}
+
 // horizontalPair filters source rows ra and rb into output rows oa and ob
 // (ob nil: rb is ra again and its result is dropped).
-func horizontalPair(oa, ob, ra, rb []uint8, win *pilWindows) {
+func horizontalPair(oa, ob, ra, rb [][3]uint8, win *pilWindows) {
 	n := win.n
-	oa = oa[:3*len(win.start)]
+	oa = oa[:len(win.start)]
 	if ob != nil {
 		ob = ob[:len(oa)]
 	}
 	for x, st := range win.start {
-		s0, s1, s2 := dotPair(ra[st:st+3*n], rb[st:st+3*n], win.k[x*n:x*n+n])
+		s0, s1, s2 := dotPair(ra[st:st+n], rb[st:st+n], win.k[x*n:x*n+n])
 		a0, a1, a2 := int32(s0), int32(s1), int32(s2)
-		o := oa[3*x : 3*x+3 : 3*x+3]
-		o[0], o[1], o[2] = clip8(a0), clip8(a1), clip8(a2)
+		oa[x] = [3]uint8{clip8(a0), clip8(a1), clip8(a2)}
 		if ob != nil {
-			o = ob[3*x : 3*x+3 : 3*x+3]
-			o[0], o[1], o[2] = clip8(hiLane(s0, a0)), clip8(hiLane(s1, a1)), clip8(hiLane(s2, a2))
+			ob[x] = [3]uint8{clip8(hiLane(s0, a0)), clip8(hiLane(s1, a1)), clip8(hiLane(s2, a2))}
 		}
 	}
 }
@@ -264,15 +271,13 @@ func horizontalPair(oa, ob, ra, rb []uint8, win *pilWindows) {
 //
 // It is a function of its own so that its loop keeps everything in
 // registers.
-func dotPair(pa, pb []uint8, k []int64) (s0, s1, s2 int64) {
+func dotPair(pa, pb [][3]uint8, k []int64) (s0, s1, s2 int64) {
 	const half = 1 << (precisionBits - 1)
 	const h2 = half | half<<32
 	s0, s1, s2 = h2, h2, h2
-	n := 3 * len(k)
-	pa, pb = pa[:n], pb[:n]
+	pa, pb = pa[:len(k)], pb[:len(k)]
 	for j, c := range k {
-		a := pa[3*j : 3*j+3 : 3*j+3]
-		b := pb[3*j : 3*j+3 : 3*j+3]
+		a, b := &pa[j], &pb[j]
 		s0 += int64(uint64(a[0])|uint64(b[0])<<32) * c
 		s1 += int64(uint64(a[1])|uint64(b[1])<<32) * c
 		s2 += int64(uint64(a[2])|uint64(b[2])<<32) * c
@@ -301,35 +306,53 @@ func resampleVertical(sp spread, out, in *Image, ksize int, bounds []int, coeffs
 }
 
 // verticalRow fills orow from the len(k) rows of rows weighted by k, with
-// acc (a row of int32) as the accumulator.
+// acc (a row of int32) as the accumulator: two rows per sweep, the first
+// sweep setting acc and the last one writing orow.
 func verticalRow(orow, rows []uint8, k []int32, acc []int32) {
+	const half = 1 << (precisionBits - 1)
 	stride := len(orow)
-	acc = acc[:stride]
-	for i := range acc {
-		acc[i] = 1 << (precisionBits - 1)
-	}
-	y := 0
-	for ; y+1 < len(k); y += 2 {
-		// Two rows per sweep over the accumulator.
-		r0 := rows[y*stride : (y+1)*stride]
-		r1 := rows[(y+1)*stride : (y+2)*stride]
-		c0, c1 := k[y], k[y+1]
-		acc := acc[:len(r0)]
+	row := func(y int) []uint8 { return rows[y*stride : (y+1)*stride] }
+	switch len(k) {
+	case 1:
+		r0, c0 := row(0), k[0]
+		for i, v := range r0 {
+			orow[i] = clip8(half + int32(v)*c0)
+		}
+		return
+	case 2:
+		r0, r1, c0, c1 := row(0), row(1), k[0], k[1]
 		r1 = r1[:len(r0)]
 		for i, v := range r0 {
-			acc[i] += int32(v)*c0 + int32(r1[i])*c1
+			orow[i] = clip8(half + int32(v)*c0 + int32(r1[i])*c1)
+		}
+		return
+	}
+	acc = acc[:stride]
+	r0, r1, c0, c1 := row(0), row(1), k[0], k[1]
+	r0, r1 = r0[:len(acc)], r1[:len(acc)]
+	for i := range acc {
+		acc[i] = half + int32(r0[i])*c0 + int32(r1[i])*c1
+	}
+	y := 2
+	for ; y+2 < len(k); y += 2 {
+		r0, r1, c0, c1 := row(y), row(y+1), k[y], k[y+1]
+		r0, r1 = r0[:len(acc)], r1[:len(acc)]
+		for i := range acc {
+			acc[i] += int32(r0[i])*c0 + int32(r1[i])*c1
 		}
 	}
-	if y < len(k) {
-		row := rows[y*stride : (y+1)*stride]
-		c := k[y]
-		acc := acc[:len(row)]
-		for i, v := range row {
-			acc[i] += int32(v) * c
+	if y+1 < len(k) {
+		r0, r1, c0, c1 := row(y), row(y+1), k[y], k[y+1]
+		r0, r1, orow = r0[:len(acc)], r1[:len(acc)], orow[:len(acc)]
+		for i, s := range acc {
+			orow[i] = clip8(s + int32(r0[i])*c0 + int32(r1[i])*c1)
 		}
+		return
 	}
+	r0, c0 = row(y), k[y]
+	r0, orow = r0[:len(acc)], orow[:len(acc)]
 	for i, s := range acc {
-		orow[i] = clip8(s)
+		orow[i] = clip8(s + int32(r0[i])*c0)
 	}
 }
 

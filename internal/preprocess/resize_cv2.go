@@ -56,12 +56,12 @@ func (m *Image) resizeCV2(w, h int, interp Interp) (*Image, error) {
 	xofs, alpha := cvCoeffs(m.W, w, scaleX, ksize, true)
 	yofs, beta := cvCoeffs(m.H, h, scaleY, ksize, false)
 
-	// The byte offsets of the source pixels each output pixel reads,
-	// clamped to the row (OpenCV's replicated border).
+	// The source pixels each output pixel reads, clamped to the row
+	// (OpenCV's replicated border).
 	idx := make([]int, w*ksize)
 	for dx, sx := range xofs {
 		for k := 0; k < ksize; k++ {
-			idx[dx*ksize+k] = clampInt(sx-ksize/2+1+k, 0, m.W-1) * 3
+			idx[dx*ksize+k] = clampInt(sx-ksize/2+1+k, 0, m.W-1)
 		}
 	}
 	// The horizontal passes of the ksize source rows an output row reads
@@ -86,7 +86,7 @@ func (m *Image) resizeCV2(w, h int, interp Interp) (*Image, error) {
 			if slot < 0 {
 				// A slot holding no row this output row reads.
 				slot = slices.IndexFunc(held, func(r int) bool { return !slices.Contains(need, r) })
-				cvHorizontal(slots[slot], m.Pix[sy*m.W*3:(sy+1)*m.W*3], idx, alpha, ksize)
+				cvHorizontal(slots[slot], pixels(m.Pix[sy*m.W*3:(sy+1)*m.W*3]), idx, alpha, ksize)
 				held[slot] = sy
 			}
 			rows[k] = slots[slot]
@@ -186,31 +186,30 @@ func interpolateCubic(x float32, c *[4]float32) {
 // cvHorizontal fills dst (outW*3 values) from the source row src: per
 // output pixel and channel, the sum of ksize source pixels (at the clamped
 // indices idx) times their weights.
-func cvHorizontal(dst []int32, src []uint8, idx []int, alpha []int16, ksize int) {
+func cvHorizontal(dst []int32, src [][3]uint8, idx []int, alpha []int16, ksize int) {
+	n := len(dst) / 3
 	if ksize == 2 {
-		for dx := 0; dx < len(dst)/3; dx++ {
+		idx, alpha = idx[:2*n], alpha[:2*n]
+		for dx := range n {
 			a0, a1 := int32(alpha[2*dx]), int32(alpha[2*dx+1])
-			p0 := src[idx[2*dx] : idx[2*dx]+3]
-			p1 := src[idx[2*dx+1] : idx[2*dx+1]+3]
-			d := dst[dx*3 : dx*3+3]
+			p0, p1 := &src[idx[2*dx]], &src[idx[2*dx+1]]
+			d := dst[3*dx : 3*dx+3 : 3*dx+3]
 			d[0] = int32(p0[0])*a0 + int32(p1[0])*a1
 			d[1] = int32(p0[1])*a0 + int32(p1[1])*a1
 			d[2] = int32(p0[2])*a0 + int32(p1[2])*a1
 		}
 		return
 	}
-	for dx := 0; dx < len(dst)/3; dx++ {
-		a := alpha[4*dx : 4*dx+4]
-		ix := idx[4*dx : 4*dx+4]
-		var s0, s1, s2 int32
-		for k, c := range a {
-			p := src[ix[k] : ix[k]+3]
-			s0 += int32(p[0]) * int32(c)
-			s1 += int32(p[1]) * int32(c)
-			s2 += int32(p[2]) * int32(c)
-		}
-		d := dst[dx*3 : dx*3+3]
-		d[0], d[1], d[2] = s0, s1, s2
+	idx, alpha = idx[:4*n], alpha[:4*n]
+	for dx := range n {
+		a := alpha[4*dx : 4*dx+4 : 4*dx+4]
+		ix := idx[4*dx : 4*dx+4 : 4*dx+4]
+		c0, c1, c2, c3 := int32(a[0]), int32(a[1]), int32(a[2]), int32(a[3])
+		p0, p1, p2, p3 := &src[ix[0]], &src[ix[1]], &src[ix[2]], &src[ix[3]]
+		d := dst[3*dx : 3*dx+3 : 3*dx+3]
+		d[0] = int32(p0[0])*c0 + int32(p1[0])*c1 + int32(p2[0])*c2 + int32(p3[0])*c3
+		d[1] = int32(p0[1])*c0 + int32(p1[1])*c1 + int32(p2[1])*c2 + int32(p3[1])*c3
+		d[2] = int32(p0[2])*c0 + int32(p1[2])*c1 + int32(p2[2])*c2 + int32(p3[2])*c3
 	}
 }
 
@@ -218,6 +217,7 @@ func cvHorizontal(dst []int32, src []uint8, idx []int, alpha []int16, ksize int)
 // agree).
 func cvVerticalLinear(dst []uint8, s0, s1 []int32, b0, b1 int16) {
 	c0, c1 := int32(b0), int32(b1)
+	s0, s1 = s0[:len(dst)], s1[:len(dst)]
 	for x := range dst {
 		v := ((c0*(s0[x]>>4))>>16 + (c1*(s1[x]>>4))>>16 + 2) >> 2
 		dst[x] = uint8(max(0, min(255, v)))
@@ -230,13 +230,14 @@ func cvVerticalCubic(dst []uint8, s0, s1, s2, s3 []int32, beta []int16) {
 	const scale = float32(1.0 / (cvCoefScale * cvCoefScale))
 	f0, f1, f2, f3 := float32(beta[0])*scale, float32(beta[1])*scale, float32(beta[2])*scale, float32(beta[3])*scale
 	n := len(dst) / 8 * 8
-	for x := 0; x < n; x++ {
-		t := float32(float32(s3[x]) * f3)
-		t = float32(float32(float32(s2[x])*f2) + t)
-		t = float32(float32(float32(s1[x])*f1) + t)
-		t = float32(float32(float32(s0[x])*f0) + t)
-		r := math.RoundToEven(float64(t))
-		dst[x] = uint8(max(0, min(255, r)))
+	v, r0, r1, r2, r3 := dst[:n], s0[:n], s1[:n], s2[:n], s3[:n]
+	for x := range v {
+		t := float32(float32(r3[x]) * f3)
+		t = float32(float32(float32(r2[x])*f2) + t)
+		t = float32(float32(float32(r1[x])*f1) + t)
+		t = float32(float32(float32(r0[x])*f0) + t)
+		// t is within a few thousand of 0: its rounding converts exactly.
+		v[x] = uint8(max(0, min(255, int32(math.RoundToEven(float64(t))))))
 	}
 	c0, c1, c2, c3 := int32(beta[0]), int32(beta[1]), int32(beta[2]), int32(beta[3])
 	for x := n; x < len(dst); x++ {

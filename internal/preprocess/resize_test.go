@@ -7,11 +7,11 @@ import (
 	"testing"
 )
 
-// TestResizeSpreadAgrees: each resize gives the same bytes with its rows
+// TestResizeSpreadAgrees: PIL's resize gives the same bytes with its rows
 // on one goroutine as split among 2, 3, 4 or GOMAXPROCS of them (split
 // even where the image is too small to be split by default), on sizes
 // that leave odd rows and uneven chunks (1xN, Nx1, primes), under
-// GOMAXPROCS 1, 2 and 3. The one-goroutine bytes are PIL's and OpenCV's
+// GOMAXPROCS 1, 2 and 3. The one-goroutine bytes are PIL's
 // (TestPipelinesMatchLibraries).
 func TestResizeSpreadAgrees(t *testing.T) {
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
@@ -35,30 +35,24 @@ func TestResizeSpreadAgrees(t *testing.T) {
 			}
 		}
 	}
-	resizers := []struct {
-		name string
-		fn   func(m *Image, sp spread, w, h int, in Interp) (*Image, error)
-	}{{"pil", (*Image).resizePILOn}}
-	for _, rz := range resizers {
-		serial := make([][]byte, len(jobs))
-		for i, j := range jobs {
-			m, err := rz.fn(j.src, spread{workers: 1}, j.w, j.h, j.interp)
-			if err != nil {
-				t.Fatal(err)
-			}
-			serial[i] = m.Pix
+	serial := make([][]byte, len(jobs))
+	for i, j := range jobs {
+		m, err := j.src.resizePILOn(spread{workers: 1}, j.w, j.h, j.interp)
+		if err != nil {
+			t.Fatal(err)
 		}
-		for _, procs := range []int{1, 2, 3} {
-			runtime.GOMAXPROCS(procs)
-			for _, sp := range []spread{{}, {always: true}, {workers: 2, always: true}, {workers: 3, always: true}, {workers: 4, always: true}} {
-				for i, j := range jobs {
-					m, err := rz.fn(j.src, sp, j.w, j.h, j.interp)
-					if err != nil {
-						t.Fatal(err)
-					}
-					if !bytes.Equal(m.Pix, serial[i]) {
-						t.Errorf("%s %s, GOMAXPROCS %d, %+v: not the bytes of one goroutine", rz.name, j.name, procs, sp)
-					}
+		serial[i] = m.Pix
+	}
+	for _, procs := range []int{1, 2, 3} {
+		runtime.GOMAXPROCS(procs)
+		for _, sp := range []spread{{}, {always: true}, {workers: 2, always: true}, {workers: 3, always: true}, {workers: 4, always: true}} {
+			for i, j := range jobs {
+				m, err := j.src.resizePILOn(sp, j.w, j.h, j.interp)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !bytes.Equal(m.Pix, serial[i]) {
+					t.Errorf("%s, GOMAXPROCS %d, %+v: not the bytes of one goroutine", j.name, procs, sp)
 				}
 			}
 		}
