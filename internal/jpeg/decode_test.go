@@ -122,12 +122,28 @@ func diffStats(a, b []byte) (maxd, n int) {
 	return
 }
 
+// decodeVariants are the Options every corpus file is decoded with: the
+// samples must be the same under each (only their order and the decoding
+// goroutines differ), and a reused buffer must be overwritten whole.
+var decodeVariants = []struct {
+	name string
+	opts func(dirty []byte) Options
+}{
+	{"default", func([]byte) Options { return Options{} }},
+	{"one goroutine", func([]byte) Options { return Options{Workers: 1} }},
+	{"3 goroutines", func([]byte) Options { return Options{Workers: 3} }},
+	{"BGR", func([]byte) Options { return Options{BGR: true} }},
+	{"BGR, 2 goroutines, reused buffer", func(dirty []byte) Options { return Options{BGR: true, Workers: 2, Pix: dirty} }},
+}
+
 // TestMatchesPILAndOpenCV decodes every corpus file and requires RGB() to
 // equal PIL's convert("RGB") and BGR() (oriented) to equal cv2.imread, 0
-// levels off; files both refuse must be refused.
+// levels off, with each of decodeVariants; files both refuse must be
+// refused.
 func TestMatchesPILAndOpenCV(t *testing.T) {
 	dir, refs := buildCorpus(t)
 	failures := 0
+	dirty := bytes.Repeat([]byte{0xA5}, 4*1280*1024)
 	for _, r := range refs {
 		data, err := os.ReadFile(filepath.Join(dir, r.Name))
 		if err != nil {
@@ -135,58 +151,61 @@ func TestMatchesPILAndOpenCV(t *testing.T) {
 		}
 		var pilShape []int
 		pilOK := json.Unmarshal(r.PIL, &pilShape) == nil
-		img, err := Decode(data)
-		if !pilOK {
-			var je *Error
-			if err == nil {
-				t.Errorf("%s: decoded, but PIL refuses it (%s)", r.Name, r.PIL)
+		for _, v := range decodeVariants {
+			name := r.Name + " (" + v.name + ")"
+			img, err := DecodeWith(data, v.opts(dirty))
+			if !pilOK {
+				var je *Error
+				if err == nil {
+					t.Errorf("%s: decoded, but PIL refuses it (%s)", name, r.PIL)
+					failures++
+				} else if !errors.As(err, &je) || !je.Unsupported {
+					t.Errorf("%s: %v, want an unsupported-feature *Error (PIL: %s)", name, err, r.PIL)
+				}
+				if r.CV2 != nil {
+					t.Errorf("%s: OpenCV decodes what PIL refuses", name)
+				}
+				continue
+			}
+			if err != nil {
+				t.Errorf("%s: %v", name, err)
 				failures++
-			} else if !errors.As(err, &je) || !je.Unsupported {
-				t.Errorf("%s: %v, want an unsupported-feature *Error (PIL: %s)", r.Name, err, r.PIL)
+				continue
 			}
-			if r.CV2 != nil {
-				t.Errorf("%s: OpenCV decodes what PIL refuses", r.Name)
+			if img.Height != pilShape[0] || img.Width != pilShape[1] {
+				t.Errorf("%s: %dx%d, PIL %dx%d", name, img.Width, img.Height, pilShape[1], pilShape[0])
+				continue
 			}
-			continue
-		}
-		if err != nil {
-			t.Errorf("%s: %v", r.Name, err)
-			failures++
-			continue
-		}
-		if img.Height != pilShape[0] || img.Width != pilShape[1] {
-			t.Errorf("%s: %dx%d, PIL %dx%d", r.Name, img.Width, img.Height, pilShape[1], pilShape[0])
-			continue
-		}
-		want, err := os.ReadFile(filepath.Join(dir, r.Name+".pil"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := img.RGB(); !bytes.Equal(got, want) {
-			m, n := diffStats(got, want)
-			t.Errorf("%s: RGB() differs from PIL: max %d levels, %d of %d values", r.Name, m, n, len(want))
-			failures++
-		}
-		if r.CV2 == nil {
-			t.Errorf("%s: OpenCV refuses what PIL decodes", r.Name)
-			continue
-		}
-		wantBGR, err := os.ReadFile(filepath.Join(dir, r.Name+".cv2"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, ow, oh := orient(img.BGR(), img.Width, img.Height, img.Orientation)
-		if oh != r.CV2[0] || ow != r.CV2[1] {
-			t.Errorf("%s: oriented %dx%d (orientation %d), OpenCV %dx%d", r.Name, ow, oh, img.Orientation, r.CV2[1], r.CV2[0])
-			continue
-		}
-		if !bytes.Equal(got, wantBGR) {
-			m, n := diffStats(got, wantBGR)
-			t.Errorf("%s: BGR() differs from cv2.imread: max %d levels, %d of %d values", r.Name, m, n, len(wantBGR))
-			failures++
+			want, err := os.ReadFile(filepath.Join(dir, r.Name+".pil"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := img.RGB(); !bytes.Equal(got, want) {
+				m, n := diffStats(got, want)
+				t.Errorf("%s: RGB() differs from PIL: max %d levels, %d of %d values", name, m, n, len(want))
+				failures++
+			}
+			if r.CV2 == nil {
+				t.Errorf("%s: OpenCV refuses what PIL decodes", name)
+				continue
+			}
+			wantBGR, err := os.ReadFile(filepath.Join(dir, r.Name+".cv2"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, ow, oh := orient(img.BGR(), img.Width, img.Height, img.Orientation)
+			if oh != r.CV2[0] || ow != r.CV2[1] {
+				t.Errorf("%s: oriented %dx%d (orientation %d), OpenCV %dx%d", name, ow, oh, img.Orientation, r.CV2[1], r.CV2[0])
+				continue
+			}
+			if !bytes.Equal(got, wantBGR) {
+				m, n := diffStats(got, wantBGR)
+				t.Errorf("%s: BGR() differs from cv2.imread: max %d levels, %d of %d values", name, m, n, len(wantBGR))
+				failures++
+			}
 		}
 	}
-	t.Logf("%d files, %d failures", len(refs), failures)
+	t.Logf("%d files, %d variants each, %d failures", len(refs), len(decodeVariants), failures)
 }
 
 func fixtureFiles(t testing.TB) map[string][]byte {

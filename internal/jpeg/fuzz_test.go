@@ -1,6 +1,7 @@
 package jpeg
 
 import (
+	"bytes"
 	"errors"
 	"strings"
 	"testing"
@@ -8,8 +9,9 @@ import (
 
 // FuzzDecode feeds arbitrary bytes to DecodeConfig and Decode: either a
 // one-line *Error or an image whose buffers match its header, never a
-// panic. Images over 2^18 pixels are not decoded, as the caller's size
-// limit would refuse them.
+// panic; and DecodeWith on two goroutines in B,G,R order into a used
+// buffer fails alike or gives the same samples. Images over 2^18 pixels
+// are not decoded, as the caller's size limit would refuse them.
 func FuzzDecode(f *testing.F) {
 	for _, data := range fixtureFiles(f) {
 		f.Add(data)
@@ -39,9 +41,17 @@ func FuzzDecode(f *testing.F) {
 			return
 		}
 		img, err := Decode(data)
+		alt, altErr := DecodeWith(data, Options{BGR: true, Workers: 2, Pix: bytes.Repeat([]byte{0x5A}, 3<<18)})
+		if (err == nil) != (altErr == nil) {
+			t.Fatalf("Decode: %v; DecodeWith on 2 goroutines, B,G,R: %v", err, altErr)
+		}
 		if err != nil {
 			checkErr(err)
+			checkErr(altErr)
 			return
+		}
+		if !bytes.Equal(img.RGB(), alt.RGB()) || !bytes.Equal(img.BGR(), alt.BGR()) {
+			t.Fatalf("DecodeWith on 2 goroutines, B,G,R: other samples than Decode")
 		}
 		if img.Config != cfg {
 			t.Fatalf("Decode config %+v, DecodeConfig %+v", img.Config, cfg)

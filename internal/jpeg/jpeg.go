@@ -22,6 +22,12 @@
 // decodes them. 12-bit, 16-bit and lossless files, DNL-defined heights and
 // files of two components are refused.
 //
+// Decode shares the work on an image of at least ParallelPixels pixels
+// among every core and decodes a smaller one on the calling goroutine
+// alone. DecodeWith can set
+// the goroutines, store B,G,R instead of R,G,B and write into a caller's
+// buffer (Options); no option changes a sample.
+//
 // The decoder never panics on bad input: a truncated or corrupt stream gives
 // an *Error naming the byte offset. Memory is proportional to the dimensions
 // declared in the frame header, which DecodeConfig reads without decoding so
@@ -77,12 +83,36 @@ type Config struct {
 // Image is a decoded JPEG in libjpeg's output colour space.
 type Image struct {
 	Config
-	// Channels is 1 (gray), 3 (R,G,B) or 4 (C,M,Y,K, Adobe-inverted as
-	// libjpeg returns them).
+	// Channels is 1 (gray), 3 (R,G,B, or B,G,R when BGROrder is set) or 4
+	// (C,M,Y,K, Adobe-inverted as libjpeg returns them).
 	Channels int
+	// BGROrder is set when Pix holds a three-channel image as B,G,R
+	// (Options.BGR).
+	BGROrder bool
 	// Pix holds Height rows of Width*Channels interleaved samples.
 	Pix []byte
 }
+
+// Options are the choices of DecodeWith, none of which changes a sample.
+type Options struct {
+	// BGR stores a three-channel image as B,G,R (libjpeg's JCS_EXT_BGR,
+	// OpenCV's order) rather than R,G,B. Gray and four-channel images are
+	// stored as without it.
+	BGR bool
+	// Workers is how many goroutines decode (the caller's included). 0
+	// chooses: every core (GOMAXPROCS) for an image of at least
+	// ParallelPixels pixels, the calling goroutine alone for a smaller
+	// one, whose rows are too few to share.
+	Workers int
+	// Pix, when its capacity holds the image, becomes the image's Pix (the
+	// decoder writes every byte of it), so that a caller decoding many
+	// images can reuse one buffer.
+	Pix []byte
+}
+
+// ParallelPixels is the size from which Decode spreads an image over the
+// cores (Options.Workers 0).
+const ParallelPixels = 1 << 20
 
 // Error is a decoding failure at a byte offset of the input.
 type Error struct {
@@ -102,15 +132,17 @@ func (e *Error) Error() string {
 
 // RGB returns the image as interleaved 8-bit R,G,B, as Pillow's
 // Image.convert("RGB") gives it: gray replicated, CMYK through Pillow's
-// cmyk2rgb after its Adobe inversion. For a three-channel image it returns
-// Pix itself, not a copy.
+// cmyk2rgb after its Adobe inversion. For a three-channel image in R,G,B
+// order it returns Pix itself, not a copy.
 func (m *Image) RGB() []byte {
 	n := m.Width * m.Height
-	if m.Channels == 3 {
+	if m.Channels == 3 && !m.BGROrder {
 		return m.Pix[:3*n]
 	}
 	out := make([]byte, 3*n)
 	switch m.Channels {
+	case 3:
+		swapRB(out, m.Pix[:3*n])
 	case 1:
 		for i, g := range m.Pix[:n] {
 			out[3*i], out[3*i+1], out[3*i+2] = g, g, g
@@ -137,9 +169,13 @@ func (m *Image) RGB() []byte {
 
 // BGR returns the image as interleaved 8-bit B,G,R, as OpenCV's imread with
 // IMREAD_COLOR gives it before any EXIF rotation: gray replicated, CMYK
-// through OpenCV's icvCvt_CMYK2BGR_8u_C4C3R.
+// through OpenCV's icvCvt_CMYK2BGR_8u_C4C3R. For a three-channel image in
+// B,G,R order (Options.BGR) it returns Pix itself, not a copy.
 func (m *Image) BGR() []byte {
 	n := m.Width * m.Height
+	if m.Channels == 3 && m.BGROrder {
+		return m.Pix[:3*n]
+	}
 	out := make([]byte, 3*n)
 	switch m.Channels {
 	case 1:
@@ -147,9 +183,7 @@ func (m *Image) BGR() []byte {
 			out[3*i], out[3*i+1], out[3*i+2] = g, g, g
 		}
 	case 3:
-		for i := 0; i < n; i++ {
-			out[3*i], out[3*i+1], out[3*i+2] = m.Pix[3*i+2], m.Pix[3*i+1], m.Pix[3*i]
-		}
+		swapRB(out, m.Pix[:3*n])
 	case 4:
 		// OpenCV: v = k - ((255 - v) * k >> 8), written B=y, G=m, R=c.
 		for i := 0; i < n; i++ {
@@ -161,6 +195,17 @@ func (m *Image) BGR() []byte {
 		}
 	}
 	return out
+}
+
+// swapRB writes the 3-sample pixels of src to dst with their first and
+// last samples swapped.
+func swapRB(dst, src []byte) {
+	d, s := pixels(dst), pixels(src)
+	d = d[:len(s)]
+	for i := range s {
+		p, q := &s[i], &d[i]
+		q[0], q[1], q[2] = p[2], p[1], p[0]
+	}
 }
 
 // DecodeConfig reads the headers up to the first scan and returns what they
@@ -176,6 +221,13 @@ func DecodeConfig(data []byte) (Config, error) {
 // Decode decodes a whole JPEG file. Call DecodeConfig first to apply an
 // image-size limit: Decode allocates in proportion to Width*Height.
 func Decode(data []byte) (*Image, error) {
-	d := &decoder{data: data}
+	return DecodeWith(data, Options{})
+}
+
+// DecodeWith is Decode with opts. The samples are the same for any
+// options; only their order (BGR), the goroutines that compute them and the
+// memory they are written to differ.
+func DecodeWith(data []byte, opts Options) (*Image, error) {
+	d := &decoder{data: data, opts: opts}
 	return d.decode()
 }

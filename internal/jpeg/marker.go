@@ -55,6 +55,7 @@ type huffSpec struct {
 type decoder struct {
 	data []byte
 	pos  int
+	opts Options
 
 	sawSOI, sawSOF bool
 	width, height  int

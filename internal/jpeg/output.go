@@ -1,8 +1,9 @@
 package jpeg
 
 import (
-	"runtime"
-	"sync"
+	"unsafe"
+
+	"github.com/glipctl/glipctl/internal/parallel"
 )
 
 // upsampling methods, chosen per component as jdsample.c's jinit_upsampler
@@ -91,67 +92,56 @@ func (c *component) planeRow(y int) int {
 	return y
 }
 
-func workers() int {
-	n := runtime.GOMAXPROCS(0)
-	if n < 1 {
-		n = 1
+// workers is how many goroutines decode the image (Options.Workers).
+func (d *decoder) workers() int {
+	switch {
+	case d.opts.Workers > 0:
+		return d.opts.Workers
+	case d.width*d.height < ParallelPixels:
+		return 1
 	}
-	return n
+	return parallel.Workers(0)
 }
 
-// parallelRows runs fn over [0,n) in contiguous chunks on all cores.
-func parallelRows(n, grain int, fn func(lo, hi int)) {
-	w := workers()
-	if w == 1 || n <= grain {
-		fn(0, n)
-		return
+// mcuRows runs fn over the MCU rows [0, mcusY) in chunks on d.workers()
+// goroutines; each row's work is at least that of its samples.
+func (d *decoder) mcuRows(fn func(lo, hi int)) {
+	parallel.For(d.workers(), d.mcusY, 8*d.vmax*d.width*len(d.comps), fn)
+}
+
+// pixels views a row of 3-sample pixels as such (len(row) a multiple of
+// 3).
+func pixels(row []byte) [][3]byte {
+	if len(row) == 0 {
+		return nil
 	}
-	chunks := ceilDiv(n, grain)
-	var next int
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	for i := 0; i < min(w, chunks); i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				mu.Lock()
-				c := next
-				next++
-				mu.Unlock()
-				if c >= chunks {
-					return
-				}
-				fn(c*grain, min(n, (c+1)*grain))
-			}
-		}()
+	return unsafe.Slice((*[3]byte)(unsafe.Pointer(&row[0])), len(row)/3)
+}
+
+// pairViews views a row of samples as pairs (len(row) even).
+func pairViews(row []byte) [][2]byte {
+	if len(row) == 0 {
+		return nil
 	}
-	wg.Wait()
+	return unsafe.Slice((*[2]byte)(unsafe.Pointer(&row[0])), len(row)/2)
+}
+
+// pixelPairs views a row of 3-sample pixels as pairs of them (an even
+// count).
+func pixelPairs(row [][3]byte) [][2][3]byte {
+	if len(row) == 0 {
+		return nil
+	}
+	return unsafe.Slice((*[2][3]byte)(unsafe.Pointer(&row[0])), len(row)/2)
 }
 
 func (d *decoder) transformAll() {
 	d.allocPlanes()
-	parallelRows(d.mcusY, 1, func(lo, hi int) {
+	d.mcuRows(func(lo, hi int) {
 		for my := lo; my < hi; my++ {
 			d.transformRow(my)
 		}
 	})
-}
-
-// fancyRows returns, for output row y of a component upsampled 2:1
-// vertically with the triangle filter, its nearest input row and the next
-// nearest (above for an even y, below for an odd one, replicated at the
-// image's top and bottom edges), both c.dw samples long.
-func (d *decoder) fancyRows(c *component, y int) (near, far []byte) {
-	stride := c.bw * 8
-	iy := y >> 1
-	fy := iy - 1
-	if y&1 == 1 {
-		fy = iy + 1
-	}
-	fy = max(0, min(fy, c.dh-1))
-	a, b := c.planeRow(iy)*stride, c.planeRow(fy)*stride
-	return c.plane[a : a+c.dw], c.plane[b : b+c.dw]
 }
 
 // upsampleRow writes output row y of component c, at full resolution, into
@@ -245,6 +235,16 @@ func (d *decoder) upsampleRow(c *component, m upMethod, y int, out []byte) []byt
 var crR, cbB [256]int32
 var crG, cbG [256]int32
 
+// yccTerms are jdcolor.c's terms for one chroma value, arranged for an
+// output order: a pixel's first sample is Y + first[a] and its last Y +
+// last[b], its green Y + (gFirst[a] + gLast[b]) >> 16, where a is the
+// chroma that makes the first sample (Cr for R,G,B; Cb for B,G,R) and b
+// the other.
+type yccTerms struct{ first, last, gFirst, gLast int32 }
+
+// yccOrder holds yccTerms for every chroma value, R,G,B order first.
+var yccOrder [2][256]yccTerms
+
 func init() {
 	const scaleBits = 16
 	const half = 1 << (scaleBits - 1)
@@ -255,6 +255,8 @@ func init() {
 		cbB[i] = (fix(1.77200)*x + half) >> scaleBits
 		crG[i] = -fix(0.71414) * x
 		cbG[i] = -fix(0.34414)*x + half
+		yccOrder[0][i] = yccTerms{first: crR[i], last: cbB[i], gFirst: crG[i], gLast: cbG[i]}
+		yccOrder[1][i] = yccTerms{first: cbB[i], last: crR[i], gFirst: cbG[i], gLast: crG[i]}
 	}
 }
 

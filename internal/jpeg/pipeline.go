@@ -18,20 +18,32 @@ func (d *decoder) newOutput() (*outputter, error) {
 		return nil, err
 	}
 	o := &outputter{d: d, methods: ms}
-	o.img = &Image{Config: d.config(), Channels: len(d.comps)}
-	o.img.Pix = make([]byte, d.width*d.height*o.img.Channels)
+	nc := len(d.comps)
+	o.img = &Image{Config: d.config(), Channels: nc, BGROrder: d.opts.BGR && nc == 3}
+	if n := d.width * d.height * nc; cap(d.opts.Pix) >= n {
+		o.img.Pix = d.opts.Pix[:n]
+	} else {
+		o.img.Pix = make([]byte, n)
+	}
 	o.bufLen = d.width + 16
 	for i := range d.comps {
 		o.bufLen = max(o.bufLen, 2*d.comps[i].dw+16)
 	}
 	o.pool.New = func() any {
-		b := make([][]byte, len(d.comps))
-		for i := range b {
-			b[i] = make([]byte, o.bufLen)
+		b := &rowBufs{rows: make([][]byte, len(d.comps)), sums: make([]uint32, d.comps[0].dw+2)}
+		for i := range b.rows {
+			b.rows[i] = make([]byte, o.bufLen)
 		}
 		return b
 	}
 	return o, nil
+}
+
+// rowBufs is the scratch memory of one mcuRow call: a full-size row per
+// component, and convertH2V2's column sums.
+type rowBufs struct {
+	rows [][]byte
+	sums []uint32
 }
 
 // mcuRow produces the image rows of MCU row r; the planes must hold block
@@ -40,82 +52,102 @@ func (o *outputter) mcuRow(r int) {
 	d := o.d
 	lo := r * 8 * d.vmax
 	hi := min(d.height, lo+8*d.vmax)
-	bufs := o.pool.Get().([][]byte)
+	bufs := o.pool.Get().(*rowBufs)
 	defer o.pool.Put(bufs)
 	W, nc := d.width, len(d.comps)
-	var rows [4][]byte
+	// 4:2:0, the common case: upsampled and converted in one pass.
 	fused := d.colorSpace == YCbCr && o.methods[0] == upFull &&
 		o.methods[1] == upH2V2Fancy && o.methods[2] == upH2V2Fancy &&
-		d.comps[1].dw == d.comps[2].dw
+		d.comps[1].dw == d.comps[2].dw && d.comps[1].dw+2 <= len(bufs.sums)
+	var rows [4][]byte
 	for y := lo; y < hi; y++ {
+		out := o.img.Pix[y*W*nc : (y+1)*W*nc]
 		if fused {
-			// 4:2:0, the common case: upsample and convert in one pass.
 			yr := d.upsampleRow(&d.comps[0], upFull, y, nil)
-			cb0, cb1 := d.fancyRows(&d.comps[1], y)
-			cr0, cr1 := d.fancyRows(&d.comps[2], y)
-			convertH2V2(o.img.Pix[y*W*3:(y+1)*W*3], yr[:W], cb0, cb1, cr0, cr1)
+			cbn, cbf := d.fancyRows(&d.comps[1], y)
+			crn, crf := d.fancyRows(&d.comps[2], y)
+			if o.img.BGROrder {
+				convertH2V2(pixels(out), yr[:W], cbn, cbf, crn, crf, bufs.sums, &yccOrder[1])
+			} else {
+				convertH2V2(pixels(out), yr[:W], crn, crf, cbn, cbf, bufs.sums, &yccOrder[0])
+			}
 			continue
 		}
 		for i := 0; i < nc; i++ {
-			rows[i] = d.upsampleRow(&d.comps[i], o.methods[i], y, bufs[i])
+			rows[i] = d.upsampleRow(&d.comps[i], o.methods[i], y, bufs.rows[i])
 		}
-		out := o.img.Pix[y*W*nc : (y+1)*W*nc]
-		convertRow(d.colorSpace, out, &rows, W)
+		convertRow(d.colorSpace, out, &rows, W, o.img.BGROrder)
 	}
 }
 
-// yccPixel converts one pixel as jdcolor.c's ycc_rgb_convert.
-func yccPixel(o []byte, Y int32, b, r int) {
-	o = o[:3:3]
-	o[0] = clampTab[(Y+crR[r&255])&1023]
-	o[1] = clampTab[(Y+(cbG[b&255]+crG[r&255])>>16)&1023]
-	o[2] = clampTab[(Y+cbB[b&255])&1023]
+// ycc converts one pixel to o as jdcolor.c's ycc_rgb_convert does, in the
+// order of t (yccOrder): a is the chroma sample that makes the first
+// output sample, b the other.
+func ycc(o *[3]byte, t *[256]yccTerms, Y int32, a, b byte) {
+	p, q := &t[a], &t[b]
+	// Sample by sample: Go keeps a [3]byte value in memory, not registers.
+	o[0] = clampTab[(Y+p.first)&1023]
+	o[1] = clampTab[(Y+(p.gFirst+q.gLast)>>16)&1023]
+	o[2] = clampTab[(Y+q.last)&1023]
 }
 
-// convertH2V2 writes one RGB row from full-size Y and the two chroma rows
-// that jdsample.c's h2v2_fancy_upsample blends (nearest row n, next nearest
-// f) for each of Cb and Cr: the column sums 3n+f are interpolated
-// horizontally, (3*this + neighbour + 8 or 7) >> 4, and each pixel is
-// converted at once.
-func convertH2V2(out, yr, cbn, cbf, crn, crf []byte) {
-	W := len(yr)
-	dw := len(cbn)
-	cbf, crn, crf = cbf[:dw], crn[:dw], crf[:dw]
-	out = out[:3*W]
-	sum := func(n, f []byte, i int) int { return int(n[i])*3 + int(f[i]) }
-	// pixel 2i and 2i+1 for chroma column i with neighbours l and r.
-	pair := func(i int, bl, bt, br, rl, rt, rr int, lastCol bool) {
-		x := 2 * i
-		yccPixel(out[3*x:], int32(yr[x]), (bt*3+bl+8)>>4, (rt*3+rl+8)>>4)
-		if x+1 < W {
-			if lastCol {
-				yccPixel(out[3*x+3:], int32(yr[x+1]), (bt*4+7)>>4, (rt*4+7)>>4)
-			} else {
-				yccPixel(out[3*x+3:], int32(yr[x+1]), (bt*3+br+7)>>4, (rt*3+rr+7)>>4)
-			}
-		}
+// convertH2V2 writes one row of pixels (len(yr) of them, from full-size Y
+// and 2:1 subsampled chroma in both directions) as jdsample.c's
+// h2v2_fancy_upsample and jdcolor.c's ycc_rgb_convert make it, in the
+// order of t: an and af are the near and far rows of the chroma a of t's
+// first sample, bn and bf those of the other. For each chroma, the column
+// sums 3*near + far of the two rows the triangle filter blends (near: the
+// row nearest the output row, far: the next nearest), then per pixel
+// (3*this + neighbour + 8 or 7) >> 4 with the neighbour column to its left
+// (even pixels, + 8) or right (odd, + 7), a row's edge column being its
+// own neighbour. Both chroma sums travel in one uint32 (a in the low 16
+// bits: a column sum is at most 1020, an interpolation at most 4088, so
+// neither lane spills into the other). sums holds len(an)+2 values, the
+// row's sums with the edge columns repeated.
+func convertH2V2(out [][3]byte, yr, an, af, bn, bf []byte, sums []uint32, t *[256]yccTerms) {
+	dw := len(an)
+	af, bn, bf = af[:dw], bn[:dw], bf[:dw]
+	s := sums[1 : dw+1]
+	for i, n := range an {
+		s[i] = uint32(n)*3 + uint32(af[i]) | (uint32(bn[i])*3+uint32(bf[i]))<<16
 	}
-	// First column: the left output is (4*sum + 8) >> 4.
-	b0, r0 := sum(cbn, cbf, 0), sum(crn, crf, 0)
-	b1, r1 := sum(cbn, cbf, 1), sum(crn, crf, 1)
-	pair(0, b0, b0, b1, r0, r0, r1, false)
-	bl, bt, rl, rt := b0, b1, r0, r1
-	if dw > 2 {
-		// Middle columns, two pixels each.
-		yy := yr[2 : 2*dw-2]
-		o := out[6 : 6*dw-6]
-		cbn2, cbf2, crn2, crf2 := cbn[2:dw], cbf[2:dw], crn[2:dw], crf[2:dw]
-		for j := range cbn2 {
-			bn := int(cbn2[j])*3 + int(cbf2[j])
-			rn := int(crn2[j])*3 + int(crf2[j])
-			p := o[6*j : 6*j+6 : 6*j+6]
-			y2 := yy[2*j : 2*j+2 : 2*j+2]
-			yccPixel(p[0:3], int32(y2[0]), (bt*3+bl+8)>>4, (rt*3+rl+8)>>4)
-			yccPixel(p[3:6], int32(y2[1]), (bt*3+bn+7)>>4, (rt*3+rn+7)>>4)
-			bl, bt, rl, rt = bt, bn, rt, rn
-		}
+	sums[0], sums[dw+1] = s[0], s[dw-1]
+	const even, odd = 8 | 8<<16, 7 | 7<<16
+	left, this := sums[0], sums[1]
+	pairs := len(yr) / 2
+	y2 := pairViews(yr[:2*pairs])
+	o2 := pixelPairs(out[:2*pairs])
+	right := sums[2 : pairs+2]
+	o2, right = o2[:len(y2)], right[:len(y2)]
+	for i, y := range y2 {
+		r := right[i]
+		e, d := 3*this+left+even, 3*this+r+odd
+		o := &o2[i]
+		ycc(&o[0], t, int32(y[0]), byte(e>>4), byte(e>>20))
+		ycc(&o[1], t, int32(y[1]), byte(d>>4), byte(d>>20))
+		left, this = this, r
 	}
-	pair(dw-1, bl, bt, 0, rl, rt, 0, true)
+	if len(yr) > 2*pairs {
+		// An odd width: the last column's even pixel.
+		e := 3*this + left + even
+		ycc(&out[2*pairs], t, int32(yr[2*pairs]), byte(e>>4), byte(e>>20))
+	}
+}
+
+// fancyRows returns, for output row y of a component upsampled 2:1
+// vertically with the triangle filter, its nearest input row and the next
+// nearest (above for an even y, below for an odd one, replicated at the
+// image's top and bottom edges), both c.dw samples long.
+func (d *decoder) fancyRows(c *component, y int) (near, far []byte) {
+	stride := c.bw * 8
+	iy := y >> 1
+	fy := iy - 1
+	if y&1 == 1 {
+		fy = iy + 1
+	}
+	fy = max(0, min(fy, c.dh-1))
+	a, b := c.planeRow(iy)*stride, c.planeRow(fy)*stride
+	return c.plane[a : a+c.dw], c.plane[b : b+c.dw]
 }
 
 // clampTab[v&1023] is v clamped to 0..255 for v in -512..511, which covers
@@ -131,25 +163,32 @@ var clampTab = func() (t [1024]byte) {
 	return
 }()
 
-func convertRow(cs ColorSpace, out []byte, rows *[4][]byte, W int) {
+// convertRow writes one image row of W pixels to out from the full-size
+// component rows, in colour space cs; a three-channel row as B,G,R when bgr
+// is set.
+func convertRow(cs ColorSpace, out []byte, rows *[4][]byte, W int, bgr bool) {
 	switch cs {
 	case Gray:
 		copy(out, rows[0][:W])
 	case RGB:
 		r, g, b := rows[0][:W], rows[1][:W], rows[2][:W]
-		for x := 0; x < W; x++ {
-			out[3*x], out[3*x+1], out[3*x+2] = r[x], g[x], b[x]
+		o := pixels(out)[:W]
+		if bgr {
+			r, b = b, r
+		}
+		for x := range o {
+			p := &o[x]
+			p[0], p[1], p[2] = r[x], g[x], b[x]
 		}
 	case YCbCr:
-		yy, cb, cr := rows[0][:W], rows[1][:W], rows[2][:W]
-		out = out[:3*W]
+		yy, a, b := rows[0][:W], rows[2][:W], rows[1][:W]
+		t := &yccOrder[0]
+		if bgr {
+			a, b, t = b, a, &yccOrder[1]
+		}
+		o := pixels(out)[:W]
 		for x, yv := range yy {
-			Y := int32(yv)
-			b, r := cb[x], cr[x]
-			o := out[3*x : 3*x+3 : 3*x+3]
-			o[0] = clampTab[(Y+crR[r])&1023]
-			o[1] = clampTab[(Y+(cbG[b]+crG[r])>>16)&1023]
-			o[2] = clampTab[(Y+cbB[b])&1023]
+			ycc(&o[x], t, int32(yv), a[x], b[x])
 		}
 	case CMYK:
 		c, m, yl, k := rows[0][:W], rows[1][:W], rows[2][:W], rows[3][:W]
@@ -192,6 +231,31 @@ func (d *decoder) decodeStreamed(sc *scan, br *bitReader) (*Image, error) {
 		return nil, err
 	}
 	last := d.mcusY - 1
+	if d.workers() == 1 {
+		// On the calling goroutine: each MCU row is transformed once it
+		// is decoded, and its upper neighbour, whose neighbours are then
+		// transformed, is output. A ring slot is reused ring rows later,
+		// long after the rows that read it are written.
+		rowStart := func(my int) {
+			for i := range d.comps {
+				c := &d.comps[i]
+				start := c.blockRow(my*c.v) * c.bw * 64
+				clear(c.coefs[start : start+c.v*c.bw*64])
+			}
+		}
+		rowDone := func(my int) {
+			d.transformRow(my)
+			if my > 0 {
+				out.mcuRow(my - 1)
+			}
+		}
+		if err := d.runEntropy(sc, br, rowStart, rowDone); err != nil {
+			return nil, err
+		}
+		out.mcuRow(last)
+		d.scans++
+		return out.img, nil
+	}
 	var (
 		mu       sync.Mutex
 		idctDone = make([]bool, d.mcusY)
@@ -209,7 +273,7 @@ func (d *decoder) decodeStreamed(sc *scan, br *bitReader) (*Image, error) {
 	ready := func(q int) bool {
 		return q >= 0 && q <= last && !outDone[q] && idctDone[max(q-1, 0)] && idctDone[q] && idctDone[min(q+1, last)]
 	}
-	for w := 0; w < workers(); w++ {
+	for w := 0; w < d.workers(); w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

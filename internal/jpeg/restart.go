@@ -8,12 +8,12 @@ import "sync"
 // (RST0, RST1, ... in turn); nil otherwise, and the scan is decoded in one
 // pass, which reports any damage.
 func (d *decoder) restartSegments(sc *scan) []int {
-	if d.restart == 0 || workers() < 2 {
+	if d.restart == 0 || d.workers() < 2 {
 		return nil
 	}
 	total := d.mcusX * d.mcusY
 	n := ceilDiv(total, d.restart)
-	if n < 2*workers() {
+	if n < 2*d.workers() {
 		return nil
 	}
 	starts := make([]int, 0, n)
@@ -62,7 +62,7 @@ func (d *decoder) decodeSegments(sc *scan, starts []int) error {
 		first   error
 		wg      sync.WaitGroup
 	)
-	for w := 0; w < workers(); w++ {
+	for w := 0; w < d.workers(); w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

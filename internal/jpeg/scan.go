@@ -361,7 +361,7 @@ func (d *decoder) decode() (*Image, error) {
 	if err != nil {
 		return nil, err
 	}
-	parallelRows(d.mcusY, 1, func(lo, hi int) {
+	d.mcuRows(func(lo, hi int) {
 		for r := lo; r < hi; r++ {
 			out.mcuRow(r)
 		}

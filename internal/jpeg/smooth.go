@@ -1,5 +1,7 @@
 package jpeg
 
+import "github.com/glipctl/glipctl/internal/parallel"
+
 // Block smoothing of jdcoefct.c (decompress_smooth_data), which libjpeg
 // applies by default to a progressive file whose scans leave some of the
 // first nine AC coefficients (or the DC) not fully refined: such
@@ -35,7 +37,7 @@ func (d *decoder) transformSmoothed() {
 	for i := range d.comps {
 		c := &d.comps[i]
 		hb := ceilDiv(c.dh, 8)
-		parallelRows(hb, 4, func(lo, hi int) {
+		parallel.For(d.workers(), hb, 8*c.bw*8*64, func(lo, hi int) {
 			for by := lo; by < hi; by++ {
 				d.smoothRow(c, by)
 			}
