@@ -13,9 +13,10 @@ import (
 // decoder is chosen: internal/jpeg, which returns libjpeg-turbo's pixels
 // (islow IDCT, fancy upsampling), the bytes PIL and OpenCV both decode to;
 // the two pipelines differ only for CMYK/YCCK files, which each library
-// converts to RGB its own way. The orientation is read with OpenCV's rules
-// (exif.go), which decide what cv2.imread rotates.
-func decodeJPEG(data []byte, p Pipeline) (*Image, int, error) {
+// converts to RGB its own way. A colour file is decoded straight to B,G,R
+// into buf when buf is large enough. The orientation is read with OpenCV's
+// rules (exif.go), which decide what cv2.imread rotates.
+func decodeJPEG(data []byte, p Pipeline, buf []byte) (*Image, int, error) {
 	cfg, err := jpeg.DecodeConfig(data)
 	if err != nil {
 		return nil, 0, err
@@ -23,14 +24,17 @@ func decodeJPEG(data []byte, p Pipeline) (*Image, int, error) {
 	if err := checkSize(cfg.Width, cfg.Height); err != nil {
 		return nil, 0, err
 	}
-	m, err := jpeg.Decode(data)
+	m, err := jpeg.DecodeWith(data, jpeg.Options{BGR: true, Pix: buf})
 	if err != nil {
 		return nil, 0, err
 	}
 	out := &Image{W: m.Width, H: m.Height}
-	if p == CV2 {
+	switch {
+	case p == CV2 || m.Channels == 3:
+		// A three-channel image is B,G,R already, for both.
 		out.Pix = m.BGR()
-	} else {
+	default:
+		// Gray, or CMYK through PIL's conversion.
 		rgb := m.RGB()
 		out.Pix = make([]uint8, len(rgb))
 		for i := 0; i+2 < len(rgb); i += 3 {

@@ -1,10 +1,11 @@
 package preprocess
 
 import (
+	"bytes"
 	"fmt"
-	"io"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/glipctl/glipctl/internal/ckpt"
 )
@@ -154,17 +155,31 @@ func Prepare(path string, opts Options) (*Prepared, error) {
 
 // PrepareBytes is Prepare on a file's contents.
 func PrepareBytes(data []byte, opts Options) (*Prepared, error) {
-	img, err := DecodeAs(data, opts.Pipeline)
+	buf, _ := decoded.Get().(*[]byte)
+	if buf == nil {
+		buf = new([]byte)
+	}
+	img, err := decodeAs(data, opts.Pipeline, *buf)
 	if err != nil {
+		decoded.Put(buf)
 		return nil, err
 	}
 	w, h := opts.Size.Target(img.W, img.H)
 	out, err := img.ResizeAs(opts.Pipeline, opts.Interp, w, h)
+	// The resize has copied what it keeps: img's pixels go back to the
+	// pool (the decoder's buffer, or a larger one it made).
+	*buf = img.Pix
+	decoded.Put(buf)
 	if err != nil {
 		return nil, err
 	}
 	return &Prepared{Image: out, SourceW: img.W, SourceH: img.H}, nil
 }
+
+// decoded holds (*[]byte) the pixel buffers of images PrepareBytes has
+// decoded and resized, for the next image: a dataset's images, often of
+// one size, are then decoded without a new allocation.
+var decoded sync.Pool
 
 // Read decodes the image file at path as pipeline p does (see DecodeAs).
 func Read(path string, p Pipeline) (*Image, error) {
@@ -182,16 +197,18 @@ func Read(path string, p Pipeline) (*Image, error) {
 // readImageFile reads the file at path, which must be a regular file
 // (ckpt.OpenRegular: never a FIFO or a device).
 func readImageFile(path string) ([]byte, error) {
-	f, _, err := ckpt.OpenRegular(path)
+	f, size, err := ckpt.OpenRegular(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	data, err := io.ReadAll(f)
-	if err != nil {
+	// Sized as the file is now, up to 64 MiB, it is read in one go; a
+	// larger file, or one that grows meanwhile, is still read whole.
+	b := bytes.NewBuffer(make([]byte, 0, min(max(size, 0), 64<<20)+bytes.MinRead))
+	if _, err := b.ReadFrom(f); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	return data, nil
+	return b.Bytes(), nil
 }
 
 // ResizeAs resizes m to w×h as pipeline p's library does with interp.
