@@ -183,15 +183,28 @@ func bicubic(x float64) float64 {
 // clip8 turns a fixed-point accumulator into a byte as PIL's clip8 does:
 // 0 for a sum at or below 0, 255 from 255.0 up, else its integer part.
 func clip8(v int32) uint8 {
-	return uint8(min(max(v>>precisionBits, 0), 255))
+	return clip8Tab[(v>>precisionBits)&1023]
 }
 
+// clip8Tab[i&1023] is i clamped to 0..255 for i in -512..511, the range of
+// an int32 shifted right by precisionBits.
+var clip8Tab = func() (t [1024]uint8) {
+	for i := range t {
+		t[i] = uint8(min(i, 255))
+		if i >= 512 {
+			t[i] = 0
+		}
+	}
+	return t
+}()
+
 // pilWindows is a horizontal pass's coefficients laid out for its inner
-// loop: every output pixel x reads the same number n of source pixels,
-// from byte start[x] of the row, with weights k[x*n : x*n+n]. It is PIL's
-// window of the pixel widened with zero weights to n and, where that would
-// run past the row's end, moved left (zero weights first): the zero terms
-// add nothing to the integer sums, so the result is PIL's.
+// loop: every output pixel x reads the same number n of source pixels (the
+// longest of PIL's windows), from pixel start[x] of the row, with weights
+// k[x*n : x*n+n]. It is PIL's window of the pixel widened with zero
+// weights to n and, where that would run past the row's end, moved left
+// (zero weights first): the zero terms add nothing to the integer sums, so
+// the result is PIL's.
 type pilWindows struct {
 	n     int
 	start []int
@@ -202,7 +215,10 @@ type pilWindows struct {
 // outSize with filter (precomputeCoeffs) as pilWindows.
 func newPILWindows(inSize, outSize int, filter pilFilter) *pilWindows {
 	ksize, bounds, coeffs := precomputeCoeffs(inSize, outSize, filter)
-	n := min(ksize, inSize)
+	n := 0 // the longest window (at most ksize and inSize)
+	for x := range outSize {
+		n = max(n, bounds[2*x+1])
+	}
 	win := &pilWindows{n: n, start: make([]int, outSize), k: make([]int64, outSize*n)}
 	for x := range outSize {
 		xmin, xmax := bounds[2*x], bounds[2*x+1]
