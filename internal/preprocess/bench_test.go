@@ -41,7 +41,7 @@ func BenchmarkResize640x480To224(b *testing.B) {
 	}
 }
 
-// cameraJPEG is a camera-like w×h picture as scripts/bench_images.sh
+// cameraJPEG is a camera-like w×h picture as scripts/bench/bench_images.sh
 // draws them (smooth colour fields, a few hard-edged patches, sensor noise
 // of standard deviation sigma), encoded 4:2:0 at quality q by Go's
 // image/jpeg, seeded.
@@ -90,8 +90,8 @@ func cameraJPEG(w, h, q int, sigma float64, seed uint64) []byte {
 
 // benchPictures are the camera-like JPEGs of the benchmarks, made once per
 // process: a 640x480 q85 one (the dataset mode's picture,
-// scripts/bench_dataset.sh) and a 4032x3024 q90 one (a phone camera's,
-// scripts/bench_images.sh), both 4:2:0.
+// scripts/bench/bench_dataset.sh) and a 4032x3024 q90 one (a phone camera's,
+// scripts/bench/bench_images.sh), both 4:2:0.
 var benchPictures = sync.OnceValue(func() (p [2]benchPicture) {
 	p[0] = benchPicture{name: "640x480", data: cameraJPEG(640, 480, 85, 4, 1)}
 	p[1] = benchPicture{name: "4032x3024", data: cameraJPEG(4032, 3024, 90, 10, 1)}
