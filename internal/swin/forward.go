@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 
 	"github.com/glipctl/glipctl/internal/gemm"
+	"github.com/glipctl/glipctl/internal/parallel"
 )
 
 // Input is a batch of images in NCHW float32, already normalised.
@@ -312,7 +313,7 @@ func (m *Model) patchEmbed(ws *workspace, mm MatMul, par int, imgs []float32, nb
 	kk := cin * p * p
 	cols := grow(&ws.cols, nb*hh*ww*kk)
 	plane := cin * h * w
-	parallelForN(par, nb*hh, ww*kk, func(lo, hi int) {
+	parallel.For(par, nb*hh, ww*kk, func(lo, hi int) {
 		for by := lo; by < hi; by++ {
 			img := imgs[by/hh*plane:]
 			y := by % hh
@@ -365,7 +366,7 @@ func (m *Model) blockForward(ws *workspace, mm MatMul, par, nb int, x []float32,
 	l := h * w
 	nsrc := len(src)
 	wins := grow(&ws.wins, nb*nwin*ntok*c)
-	parallelForN(par, nb*nsrc, c*4, func(lo, hi int) {
+	parallel.For(par, nb*nsrc, c*4, func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			dst := wins[i*c : (i+1)*c]
 			if s := int(src[i%nsrc]); s >= 0 {
@@ -406,7 +407,7 @@ func (m *Model) blockForward(ws *workspace, mm MatMul, par, nb int, x []float32,
 		linearOp(mm, par, nb*nwin*ntok, att, &b.proj, y, false, nil)
 		prof.add(OpProj, t0, projFlops)
 		t0 = prof.start()
-		parallelForN(par, nb*nsrc, c, func(lo, hi int) {
+		parallel.For(par, nb*nsrc, c, func(lo, hi int) {
 			for i := lo; i < hi; i++ {
 				if s := int(src[i%nsrc]); s >= 0 {
 					s += i / nsrc * l
@@ -455,13 +456,13 @@ func linearOp(mm MatMul, par, rows int, a []float32, l *linear, c []float32, gel
 	if res == nil {
 		mm.MatMulT(rows, n, l.in, a, l.in, l.w, l.in, l.b, c, n)
 		if gelu {
-			parallelForN(par, rows, n*8, func(lo, hi int) { geluInPlace(c[lo*n : hi*n]) })
+			parallel.For(par, rows, n*8, func(lo, hi int) { geluInPlace(c[lo*n : hi*n]) })
 		}
 		return
 	}
 	// c += a·Wᵀ + bias, a row block at a time through a scratch buffer.
 	const block = 64
-	parallelForN(par, (rows+block-1)/block, block*n*l.in, func(lo, hi int) {
+	parallel.For(par, (rows+block-1)/block, block*n*l.in, func(lo, hi int) {
 		tmp := make([]float32, block*n)
 		for bi := lo; bi < hi; bi++ {
 			r0, r1 := bi*block, min((bi+1)*block, rows)
@@ -501,7 +502,7 @@ func (m *Model) attention(ws *workspace, mm MatMul, par int, qkv, att []float32,
 		g := min(group, nwin-w0)
 		q0 := w0 * ntok * c3 // this group's qkv rows
 		// Scores: scores[(wi*heads+head)*nn + i*ntok + j] = q_i·k_j.
-		parallelForN(par, g*heads, nn*hd*2, func(lo, hi int) {
+		parallel.For(par, g*heads, nn*hd*2, func(lo, hi int) {
 			for task := lo; task < hi; task++ {
 				wi, head := task/heads, task%heads
 				r := q0 + wi*ntok*c3 + head*hd
@@ -510,7 +511,7 @@ func (m *Model) attention(ws *workspace, mm MatMul, par int, qkv, att []float32,
 		})
 		// Scale, relative position bias, shift mask and softmax, one pass
 		// per row.
-		parallelForN(par, g*heads*ntok, ntok*8, func(lo, hi int) {
+		parallel.For(par, g*heads*ntok, ntok*8, func(lo, hi int) {
 			for r := lo; r < hi; r++ {
 				task, i := r/ntok, r%ntok
 				wi, head := w0+task/heads, task%heads
@@ -524,7 +525,7 @@ func (m *Model) attention(ws *workspace, mm MatMul, par int, qkv, att []float32,
 			ws.vt = append(ws.vt, nil)
 		}
 		var next atomic.Int64
-		parallelForN(workers, workers, 1<<20, func(lo, hi int) {
+		parallel.For(workers, workers, 1<<20, func(lo, hi int) {
 			for wk := lo; wk < hi; wk++ {
 				vt := grow(&ws.vt[wk], hd*ntok)
 				for {
@@ -562,7 +563,7 @@ func (m *Model) attentionFused(ws *workspace, bm BatchMatMul, par int, qkv, att 
 	workers := max(1, min(par, tasks))
 	scores := grow(&ws.scores, workers*nn)
 	var next atomic.Int64
-	parallelForN(workers, workers, 1<<20, func(lo, hi int) {
+	parallel.For(workers, workers, 1<<20, func(lo, hi int) {
 		for wk := lo; wk < hi; wk++ {
 			s := scores[wk*nn : (wk+1)*nn]
 			for {
@@ -636,7 +637,7 @@ func (m *Model) patchMerge(ws *workspace, mm MatMul, par, nb int, xs []float32, 
 	h2, w2 := (h+1)/2, (w+1)/2
 	c4 := 4 * c
 	cats := grow(&ws.cols, nb*h2*w2*c4)
-	parallelForN(par, nb*h2, w2*c4*2, func(lo, hi int) {
+	parallel.For(par, nb*h2, w2*c4*2, func(lo, hi int) {
 		for by := lo; by < hi; by++ {
 			y := by % h2
 			x := xs[by/h2*h*w*c:]

@@ -1,10 +1,6 @@
 package swin
 
 import (
-	"runtime"
-	"sync"
-	"sync/atomic"
-
 	"github.com/glipctl/glipctl/internal/gemm"
 )
 
@@ -102,43 +98,4 @@ func serialMatMul(mm MatMul) MatMul {
 		return k
 	}
 	return mm
-}
-
-// parallelFor runs body over [0, n) in contiguous chunks on up to
-// GOMAXPROCS goroutines; cost is a rough per-item cost (in multiply-adds)
-// that decides whether goroutines pay off.
-func parallelFor(n int, cost int, body func(lo, hi int)) {
-	parallelForN(runtime.GOMAXPROCS(0), n, cost, body)
-}
-
-// parallelForN is parallelFor on at most workers goroutines.
-func parallelForN(workers, n int, cost int, body func(lo, hi int)) {
-	if n <= 0 {
-		return
-	}
-	if workers <= 1 || int64(n)*int64(max(cost, 1)) < 1<<15 || n == 1 {
-		body(0, n)
-		return
-	}
-	// A few chunks per worker even out uneven chunks.
-	chunks := min(n, workers*4)
-	per := (n + chunks - 1) / chunks
-	chunks = (n + per - 1) / per
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	workers = min(workers, chunks)
-	wg.Add(workers)
-	for w := 0; w < workers; w++ {
-		go func() {
-			defer wg.Done()
-			for {
-				t := int(next.Add(1) - 1)
-				if t >= chunks {
-					return
-				}
-				body(t*per, min((t+1)*per, n))
-			}
-		}()
-	}
-	wg.Wait()
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/glipctl/glipctl/internal/ckpt"
 	"github.com/glipctl/glipctl/internal/gemm"
+	"github.com/glipctl/glipctl/internal/parallel"
 )
 
 // Semantics selects which of the two reference backbones the forward pass
@@ -293,7 +294,7 @@ func FromTensors(tensors []*ckpt.Tensor) (*Model, error) {
 		}
 	}
 	errs := make([]error, len(tasks))
-	parallelFor(len(tasks), 1<<20, func(lo, hi int) {
+	parallel.For(0, len(tasks), 1<<20, func(lo, hi int) {
 		for t := lo; t < hi; t++ {
 			errs[t] = tasks[t]()
 		}

@@ -3,6 +3,8 @@ package swin
 import (
 	"math"
 	"slices"
+
+	"github.com/glipctl/glipctl/internal/parallel"
 )
 
 // layerNormRows writes LayerNorm(x) over rows of c values (eps 1e-5) to
@@ -11,7 +13,7 @@ import (
 func layerNormRows(par int, dst, x []float32, c int, ln layerNorm) []float32 {
 	dst = dst[:len(x)]
 	rows := len(x) / c
-	parallelForN(par, rows, c*4, func(lo, hi int) {
+	parallel.For(par, rows, c*4, func(lo, hi int) {
 		for r := lo; r < hi; r++ {
 			layerNormRow(dst[r*c:(r+1)*c], x[r*c:(r+1)*c], ln)
 		}
