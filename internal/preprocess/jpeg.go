@@ -1,7 +1,6 @@
 package preprocess
 
 import (
-	"bytes"
 	"encoding/binary"
 
 	"github.com/glipctl/glipctl/internal/jpeg"
@@ -44,8 +43,14 @@ func decodeJPEG(data []byte, p Pipeline, buf []byte) (*Image, int, error) {
 	return out, exifOrientation(jpegEXIF(data)), nil
 }
 
-// jpegEXIF returns the TIFF block of the first APP1 segment that starts
-// with "Exif\0\0" before the first scan, or nil.
+// jpegEXIF returns the EXIF block cv2.imread takes the orientation from,
+// or nil: OpenCV 4.6 has libjpeg save the APP1 segments before the first
+// scan and parses the first of them, whatever it holds, from its seventh
+// byte (past the "Exif\0\0" an Exif segment starts with), when it is
+// longer than 6 bytes (JpegDecoder::readHeader, modules/imgcodecs/src/
+// grfmt_jpeg.cpp). So an XMP packet in an APP1 before the Exif segment
+// hides the Exif one: cv2.imread then rotates nothing
+// (TestCV2OrientationFirstAPP1 checks this against python3-opencv).
 func jpegEXIF(data []byte) []byte {
 	i := 2
 	for i+4 <= len(data) {
@@ -64,9 +69,11 @@ func jpegEXIF(data []byte) []byte {
 		if n < 2 || i+2+n > len(data) {
 			return nil
 		}
-		seg := data[i+4 : i+2+n]
-		if marker == 0xe1 && bytes.HasPrefix(seg, []byte("Exif\x00\x00")) {
-			return seg[6:]
+		if marker == 0xe1 {
+			if seg := data[i+4 : i+2+n]; len(seg) > 6 {
+				return seg[6:]
+			}
+			return nil
 		}
 		i += 2 + n
 	}

@@ -370,6 +370,14 @@ func jpegJobs(t *testing.T) ([]refJob, func(*testing.T, map[string]refOut)) {
 	if len(jobs) != 16 {
 		t.Fatalf("%d JPEG jobs, want 8 orientations x 2 pipelines", len(jobs))
 	}
+	// Which APP1 cv2.imread reads the orientation from: jpeg_o6.jpg with
+	// its segments rearranged (made here).
+	for _, v := range app1Variants(t) {
+		for _, p := range pipelines {
+			jobs = append(jobs, refJob{Name: fmt.Sprintf("%s_%s", filepath.Base(v), p), Image: v, Pipeline: p.String(), Interp: "bilinear"})
+			files = append(files, v)
+		}
+	}
 	return jobs, func(t *testing.T, refs map[string]refOut) {
 		for i, j := range jobs {
 			p, _ := ParsePipeline(j.Pipeline)
@@ -495,4 +503,79 @@ func TestPrepareRejects(t *testing.T) {
 			t.Errorf("%s: interpolation 7 accepted", p)
 		}
 	}
+}
+
+// app1Variants writes jpeg_o6.jpg of the corpus (an Exif APP1 with
+// orientation 6) with its APP1 segments arranged the ways a file can
+// have them, and returns the paths: an XMP APP1 before the Exif one
+// (cv2.imread then rotates nothing), after it, an APP1 too short to hold
+// anything before it, and the Exif APP1 moved after the frame header.
+func app1Variants(t *testing.T) []string {
+	t.Helper()
+	src, err := os.ReadFile(filepath.Join(oracle.RepoRoot(t), "testdata", "images", "jpeg_o6.jpg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The segments between SOI and SOS, then the rest.
+	var segs [][]byte
+	i := 2
+	for src[i+1] != 0xda {
+		n := int(binary.BigEndian.Uint16(src[i+2:]))
+		segs = append(segs, src[i:i+2+n])
+		i += 2 + n
+	}
+	rest := src[i:]
+	exif := -1
+	for k, sg := range segs {
+		if sg[1] == 0xe1 && bytes.HasPrefix(sg[4:], []byte("Exif\x00\x00")) {
+			exif = k
+		}
+	}
+	if exif < 0 {
+		t.Fatal("jpeg_o6.jpg has no Exif APP1")
+	}
+	app1 := func(payload string) []byte {
+		return append([]byte{0xff, 0xe1, byte((len(payload) + 2) >> 8), byte(len(payload) + 2)}, payload...)
+	}
+	xmp := app1("http://ns.adobe.com/xap/1.0/\x00<x:xmpmeta xmlns:x='adobe:ns:meta/'/>")
+	build := func(order func(others [][]byte, exif []byte) [][]byte) []byte {
+		var others [][]byte
+		for k, sg := range segs {
+			if k != exif {
+				others = append(others, sg)
+			}
+		}
+		out := []byte{0xff, 0xd8}
+		for _, sg := range order(others, segs[exif]) {
+			out = append(out, sg...)
+		}
+		return append(out, rest...)
+	}
+	variants := map[string][]byte{
+		"app1_xmp_first.jpg": build(func(o [][]byte, e []byte) [][]byte { return append([][]byte{xmp, e}, o...) }),
+		"app1_xmp_after.jpg": build(func(o [][]byte, e []byte) [][]byte { return append([][]byte{e, xmp}, o...) }),
+		"app1_short_first.jpg": build(func(o [][]byte, e []byte) [][]byte {
+			return append([][]byte{app1("Exif"), e}, o...)
+		}),
+		"app1_after_sof.jpg": build(func(o [][]byte, e []byte) [][]byte {
+			var out [][]byte
+			for _, sg := range o {
+				out = append(out, sg)
+				if sg[1] == 0xc0 || sg[1] == 0xc2 {
+					out = append(out, e)
+				}
+			}
+			return out
+		}),
+	}
+	dir := t.TempDir()
+	var paths []string
+	for _, name := range []string{"app1_xmp_first.jpg", "app1_xmp_after.jpg", "app1_short_first.jpg", "app1_after_sof.jpg"} {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, variants[name], 0o644); err != nil {
+			t.Fatal(err)
+		}
+		paths = append(paths, p)
+	}
+	return paths
 }
